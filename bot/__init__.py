@@ -1,0 +1,1 @@
+"""Lianxin: the WeChat webhook, ticket domain and delivery of a community request bot."""

@@ -1,0 +1,134 @@
+"""The database layer: engines for SQLite and PostgreSQL, sessions, migrations.
+
+SQLite runs in WAL mode with a busy timeout; PostgreSQL gets a connection
+pool. The same SQLAlchemy code runs on both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA temp_store=MEMORY")
+    cur.execute("PRAGMA cache_size=-16000")
+    cur.close()
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+    """An async engine for `url` with the right settings for its backend."""
+    if is_sqlite(url):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=30,
+                                     connect_args={"timeout": 10})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False,
+                               pool_recycle=1800)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for logs and start-up lines."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
+def _alembic_config(url: str) -> Any:
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["configure_logger"] = False
+    return cfg
+
+
+def upgrade_sync(url: str, revision: str = "head") -> None:
+    """Run the alembic migrations up to `revision` (idempotent)."""
+    from alembic import command
+
+    command.upgrade(_alembic_config(url), revision)
+
+
+async def upgrade(url: str, revision: str = "head") -> None:
+    await asyncio.to_thread(upgrade_sync, url, revision)
+
+
+class Database:
+    """An engine, its sessions, and write transactions.
+
+    On SQLite, write transactions of this process take turns on an asyncio
+    lock instead of spinning in SQLite's busy handler; PostgreSQL needs no
+    such lock.
+    """
+
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self.url = url
+        self.engine = create_engine(url, pool_size)
+        self.sessions = session_factory(self.engine)
+        self.sqlite = is_sqlite(url)
+        self._write_lock = asyncio.Lock() if self.sqlite else None
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction that commits on success, rolls back on error."""
+        if self._write_lock is not None:
+            async with self._write_lock, self.sessions() as session, session.begin():
+                yield session
+        else:
+            async with self.sessions() as session, session.begin():
+                yield session
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads only."""
+        async with self.sessions() as session:
+            yield session
+
+    async def ping(self) -> None:
+        await ping(self.engine)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def insert_ignore(session: AsyncSession, model: Any, values: dict[str, Any], conflict: list[str]) -> Any:
+    """An INSERT ... ON CONFLICT DO NOTHING statement for the session's backend."""
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict)

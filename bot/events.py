@@ -1,0 +1,94 @@
+"""The inbound event a handler sees: the message fields, plus what the
+middlewares add (who the sender is, what the router read)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from bot.config import Config
+    from bot.domain.identity import Sender
+    from nlp import Analysis, Command
+
+
+@dataclass
+class Message:
+    """One WeChat message or event, as parsed from its XML."""
+
+    openid: str
+    account: str
+    msg_type: str
+    create_time: int
+    msg_id: int | None = None
+    content: str = ""
+    event: str = ""
+    event_key: str = ""
+    fields: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dedup_key(self) -> str:
+        if self.msg_id is not None:
+            return f"m:{self.msg_id}"
+        return f"e:{self.openid}:{self.create_time}:{self.event}:{self.event_key}"
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, str]) -> Message:
+        """Raises ValueError when a required field is missing or wrong."""
+        msg_type = fields.get("MsgType", "").strip().lower()
+        if not msg_type:
+            raise ValueError("missing MsgType")
+        openid = fields.get("FromUserName", "").strip()
+        if not openid:
+            raise ValueError("missing FromUserName")
+        try:
+            create_time = int(fields.get("CreateTime", "") or 0)
+        except ValueError:
+            raise ValueError("CreateTime is not a number") from None
+        msg_id_raw = fields.get("MsgId", "").strip()
+        try:
+            msg_id = int(msg_id_raw) if msg_id_raw else None
+        except ValueError:
+            raise ValueError("MsgId is not a number") from None
+        if msg_id is None and msg_type != "event":
+            raise ValueError("missing MsgId")
+        if msg_type == "voice":
+            content = fields.get("Recognition", "")
+        elif msg_type == "text":
+            content = fields.get("Content", "")
+        else:
+            content = ""
+        return cls(
+            openid=openid,
+            account=fields.get("ToUserName", ""),
+            msg_type=msg_type,
+            create_time=create_time,
+            msg_id=msg_id,
+            content=content,
+            event=fields.get("Event", "").strip().lower(),
+            event_key=fields.get("EventKey", "").strip(),
+            fields=fields,
+        )
+
+
+@dataclass
+class Context:
+    """What a handler gets: the message, an open database session (its
+    transaction commits with the reply), the config, and the services."""
+
+    message: Message
+    session: AsyncSession
+    config: Config
+    services: Any
+    now: datetime
+    sender: Sender | None = None
+    analysis: Analysis | None = None
+    command: Command | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return self.message.content

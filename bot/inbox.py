@@ -1,0 +1,111 @@
+"""The inbox: every inbound message stored once, with the reply it got.
+
+`receive` runs in one write transaction: remember the nonce (a nonce seen
+with another message is a replay), store the message under its dedup key
+(MsgId, or sender + CreateTime + event), run the handler, store the reply.
+A retry — sequential or concurrent, in this process or another — finds the
+stored row (waiting for the first delivery's transaction to commit) and gets
+the very same reply without being handled again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import Database, insert_ignore
+from bot.events import Message
+from bot.models import InboundMessage, SeenNonce
+from bot.wechat.protocol import Forbidden
+
+log = logging.getLogger("lianxin.inbox")
+
+Process = Callable[[AsyncSession, int], Awaitable[str]]
+
+
+def _stored_content(message: Message) -> str:
+    if message.msg_type in ("text", "voice"):
+        return message.content
+    if message.msg_type == "event":
+        return message.event_key
+    return ""
+
+
+async def receive(db: Database, message: Message, nonce: str, now: datetime, process: Process,
+                  fallback: Callable[[], str]) -> tuple[str, bool]:
+    """Store and handle `message` once; return (reply XML, first_delivery)."""
+    try:
+        async with db.transaction() as session:
+            await _remember_nonce(session, nonce, message.dedup_key, now)
+            message_id = await _store(session, message, now)
+            if message_id is None:
+                return await _stored_reply(session, message.dedup_key), False
+            reply = await process(session, message_id)
+            await session.execute(
+                update(InboundMessage).where(InboundMessage.id == message_id).values(reply=reply, replied_at=now)
+            )
+            return reply, True
+    except Forbidden:
+        raise
+    except Exception:
+        log.exception("handler failed; storing the message for staff")
+    # The handler failed and its transaction rolled back: keep the message
+    # (marked failed, so staff see it) and give the sender a holding reply.
+    async with db.transaction() as session:
+        await _remember_nonce(session, nonce, message.dedup_key, now)
+        message_id = await _store(session, message, now, failed=True)
+        if message_id is None:
+            return await _stored_reply(session, message.dedup_key), False
+        reply = fallback()
+        await session.execute(
+            update(InboundMessage).where(InboundMessage.id == message_id).values(reply=reply, replied_at=now)
+        )
+        return reply, True
+
+
+async def _remember_nonce(session: AsyncSession, nonce: str, dedup_key: str, now: datetime) -> None:
+    result = await session.execute(
+        insert_ignore(session, SeenNonce, {"nonce": nonce, "dedup_key": dedup_key, "seen_at": now}, ["nonce"])
+    )
+    if result.rowcount == 0:
+        seen = await session.scalar(select(SeenNonce.dedup_key).where(SeenNonce.nonce == nonce))
+        if seen != dedup_key:
+            raise Forbidden("nonce already used for another message")
+
+
+async def _store(session: AsyncSession, message: Message, now: datetime, failed: bool = False) -> int | None:
+    payload: dict[str, object] = dict(message.fields)
+    if failed:
+        payload["_handler_failed"] = True
+    stmt = insert_ignore(
+        session,
+        InboundMessage,
+        {
+            "dedup_key": message.dedup_key,
+            "openid": message.openid,
+            "msg_type": message.msg_type,
+            "event": message.event or None,
+            "content": _stored_content(message),
+            "payload": payload,
+            "created_at": datetime.fromtimestamp(message.create_time, now.tzinfo),
+            "received_at": now,
+        },
+        ["dedup_key"],
+    ).returning(InboundMessage.id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def _stored_reply(session: AsyncSession, dedup_key: str) -> str:
+    reply = await session.scalar(select(InboundMessage.reply).where(InboundMessage.dedup_key == dedup_key))
+    return reply or ""
+
+
+async def forget_old_nonces(db: Database, now: datetime, window_s: int) -> int:
+    """Drop nonces older than twice the replay window (their timestamps are refused anyway)."""
+    async with db.transaction() as session:
+        result = await session.execute(delete(SeenNonce).where(SeenNonce.seen_at < now - timedelta(seconds=2 * window_s)))
+        return result.rowcount or 0

@@ -1,0 +1,29 @@
+"""SQLAlchemy 2.0 typed models: one module per area, all on one metadata."""
+
+from bot.models.base import Base, utcnow
+from bot.models.delivery import ApiToken, OutboxMessage
+from bot.models.inbox import InboundMessage, SeenNonce
+from bot.models.org import Building, Community, Compound, Household, Invite, Person, Resident, Township
+from bot.models.tickets import CategoryCorrection, Ticket, TicketAttachment, TicketEvent, TicketFollower
+
+__all__ = [
+    "ApiToken",
+    "Base",
+    "Building",
+    "CategoryCorrection",
+    "Community",
+    "Compound",
+    "Household",
+    "InboundMessage",
+    "Invite",
+    "OutboxMessage",
+    "Person",
+    "Resident",
+    "SeenNonce",
+    "Ticket",
+    "TicketAttachment",
+    "TicketEvent",
+    "TicketFollower",
+    "Township",
+    "utcnow",
+]

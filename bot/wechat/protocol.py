@@ -1,0 +1,134 @@
+"""Signatures, safe-mode encryption and the message XML of the WeChat protocol.
+
+Signatures are compared in constant time. XML is parsed with defusedxml with
+DTDs forbidden, so no body can expand entities or reach the network. AES is
+wechatpy's PrpCrypto; the envelope and its signature are handled here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass, field
+from xml.etree.ElementTree import ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+from wechatpy.crypto import PrpCrypto
+from wechatpy.exceptions import InvalidAppIdException
+
+
+class BadRequest(Exception):
+    """The body is not a message we can read (HTTP 400)."""
+
+
+class Forbidden(Exception):
+    """The request is not from WeChat, or is a replay (HTTP 403)."""
+
+
+def sign(*parts: str) -> str:
+    """WeChat's SHA-1 signature of the sorted parts."""
+    return hashlib.sha1("".join(sorted(parts)).encode("utf-8")).hexdigest()
+
+
+def signature_ok(expected_parts: tuple[str, ...], given: str) -> bool:
+    return hmac.compare_digest(sign(*expected_parts).encode(), given.encode("utf-8", "replace"))
+
+
+def timestamp_fresh(timestamp: str, window_s: int, now: float | None = None) -> bool:
+    try:
+        ts = int(timestamp)
+    except ValueError:
+        return False
+    return abs((now if now is not None else time.time()) - ts) <= window_s
+
+
+def parse_xml(body: bytes) -> dict[str, str]:
+    """The flat fields of a WeChat XML document; nested elements are kept as
+    their text. Raises BadRequest for anything that is not such a document."""
+    try:
+        root = fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except (ParseError, DefusedXmlException, ValueError) as exc:
+        raise BadRequest(f"malformed XML: {type(exc).__name__}") from None
+    if root.tag != "xml":
+        raise BadRequest("root element is not <xml>")
+    fields: dict[str, str] = {}
+    for child in root:
+        fields[child.tag] = (child.text or "").strip() if len(child) == 0 else _flatten(child)
+    return fields
+
+
+def _flatten(elem) -> str:  # type: ignore[no-untyped-def]
+    return "".join(elem.itertext()).strip()
+
+
+def cdata(text: str) -> str:
+    """A CDATA section holding any text: a `]]>` inside cannot close it early."""
+    return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+_XML_INVALID = dict.fromkeys([c for c in range(32) if c not in (9, 10, 13)] + [0xFFFE, 0xFFFF])
+
+
+def xml_safe(text: str) -> str:
+    """Drop characters XML 1.0 cannot carry (control characters, lone surrogates)."""
+    cleaned = text.translate(_XML_INVALID)
+    return cleaned.encode("utf-8", "ignore").decode("utf-8") if _has_surrogates(cleaned) else cleaned
+
+
+def _has_surrogates(text: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+def text_reply(to_user: str, from_user: str, content: str, create_time: int) -> str:
+    return (
+        "<xml>"
+        f"<ToUserName>{cdata(to_user)}</ToUserName>"
+        f"<FromUserName>{cdata(from_user)}</FromUserName>"
+        f"<CreateTime>{create_time}</CreateTime>"
+        "<MsgType><![CDATA[text]]></MsgType>"
+        f"<Content>{cdata(xml_safe(content))}</Content>"
+        "</xml>"
+    )
+
+
+@dataclass
+class SafeMode:
+    """AES safe mode for one account."""
+
+    token: str
+    aes_key: str
+    app_id: str
+    _crypto: PrpCrypto = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        import base64
+
+        self._crypto = PrpCrypto(base64.b64decode(self.aes_key + "="))
+
+    def decrypt(self, body: bytes, msg_signature: str, timestamp: str, nonce: str) -> bytes:
+        envelope = parse_xml(body)
+        encrypted = envelope.get("Encrypt")
+        if not encrypted:
+            raise BadRequest("safe-mode body without <Encrypt>")
+        if not signature_ok((self.token, timestamp, nonce, encrypted), msg_signature):
+            raise Forbidden("bad msg_signature")
+        try:
+            plain = self._crypto.decrypt(encrypted, self.app_id)
+        except InvalidAppIdException:
+            raise Forbidden("message for another AppID") from None
+        except Exception as exc:  # corrupt base64, padding or UTF-8: the body is broken
+            raise BadRequest(f"cannot decrypt: {type(exc).__name__}") from None
+        return plain if isinstance(plain, bytes) else plain.encode("utf-8")
+
+    def encrypt(self, xml: str, nonce: str, timestamp: str) -> str:
+        encrypted = self._crypto.encrypt(xml, self.app_id)
+        encrypted = encrypted.decode() if isinstance(encrypted, bytes) else encrypted
+        signature = sign(self.token, timestamp, nonce, encrypted)
+        return (
+            f"<xml><Encrypt>{cdata(encrypted)}</Encrypt>"
+            f"<MsgSignature>{cdata(signature)}</MsgSignature>"
+            f"<TimeStamp>{timestamp}</TimeStamp>"
+            f"<Nonce>{cdata(nonce)}</Nonce></xml>"
+        )
