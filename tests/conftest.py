@@ -1,0 +1,105 @@
+"""Shared fixtures: a database on each backend (SQLite file, PostgreSQL).
+
+PostgreSQL comes from $LIANXIN_TEST_PG (default: the machine's local server).
+Each test run creates its own PostgreSQL database and drops it at the end,
+so parallel runs do not collide. Under CI=true an unreachable PostgreSQL
+fails the run instead of skipping its tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.db import Database
+from bot.models import Base
+
+PG_URL = os.environ.get("LIANXIN_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+async def _admin(sql: str) -> None:
+    engine = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+async def _create_schema(url: str) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """URL of a fresh PostgreSQL database with the schema, for this test run."""
+    name = f"lianxin_test_{uuid.uuid4().hex[:10]}"
+    try:
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # unreachable server, refused login, ...
+        message = f"PostgreSQL at {PG_URL} is not reachable: {type(exc).__name__}: {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + " (CI=true: the PostgreSQL tests must run)")
+        pytest.skip(message)
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    asyncio.run(_create_schema(url))
+    yield url
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def pg_empty_url() -> Iterator[str]:
+    """URL of an empty PostgreSQL database (for migration tests)."""
+    name = f"lianxin_empty_{uuid.uuid4().hex[:10]}"
+    try:
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL at {PG_URL} is not reachable: {exc}")
+        pytest.skip(f"PostgreSQL at {PG_URL} is not reachable: {exc}")
+    yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _truncate_all(database: Database) -> None:
+    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    async with database.engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    """The database URL of one backend; the schema exists and is empty."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        asyncio.run(_create_schema(url))
+        return url
+    url = request.getfixturevalue("pg_url")
+
+    async def clean() -> None:
+        database = Database(url, 2)
+        await _truncate_all(database)
+        await database.dispose()
+
+    asyncio.run(clean())
+    return url
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    """A Database on one backend (every test using it runs on SQLite and PostgreSQL)."""
+    database = Database(db_url, pool_size=10)
+    yield database
+    await database.dispose()
