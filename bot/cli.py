@@ -1,0 +1,112 @@
+"""The command line: ``python -m bot [--config PATH] COMMAND``.
+
+Commands live beside the code they drive (bot/cli_*.py) and are registered
+here. A config mistake prints one line naming the key and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from bot.config import Config, ConfigError, load
+
+T = TypeVar("T")
+
+
+@dataclass
+class CliState:
+    """What every command gets: the --config path, loaded on first use."""
+
+    config_path: Path | None
+    _config: Config | None = field(default=None, repr=False)
+
+    def config(self) -> Config:
+        if self._config is None:
+            try:
+                self._config = load(self.config_path)
+            except ConfigError as exc:
+                click.echo(str(exc), err=True)
+                sys.exit(2)
+        return self._config
+
+
+pass_state = click.make_pass_decorator(CliState)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; a ConfigError raised inside exits with code 2."""
+    try:
+        return asyncio.run(coro)
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("jieba").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+@click.group()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="TOML config file (default: config.toml, with config.example.toml's values as defaults).")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None) -> None:
+    """连心 Lianxin: residents' requests to the right party member."""
+    ctx.obj = CliState(config_path)
+
+
+@main.command("init-db")
+@pass_state
+def init_db(state: CliState) -> None:
+    """Create or upgrade the database schema (alembic upgrade head; idempotent)."""
+    from bot.db import redact, upgrade_sync
+
+    config = state.config()
+    upgrade_sync(config.database.url)
+    click.echo(f"database ready: {redact(config.database.url)}")
+
+
+@main.command("serve")
+@click.option("--host", default=None, help="Override [server] host.")
+@click.option("--port", type=int, default=None, help="Override [server] port.")
+@click.option("--demo", is_flag=True, help="Load the example roster first (a newcomer's first run).")
+@click.option("--no-worker", is_flag=True, help="Do not run the outbox worker in this process.")
+@click.option("-v", "--verbose", is_flag=True)
+@pass_state
+def serve(state: CliState, host: str | None, port: int | None, demo: bool, no_worker: bool, verbose: bool) -> None:
+    """Run the webhook (and, unless disabled, the outbox worker)."""
+    from bot.server import serve as run_server
+
+    config = state.config()
+    setup_logging(verbose)
+    run(run_server(config, host=host, port=port, demo=demo, worker=config.server.worker and not no_worker))
+
+
+def _register() -> None:
+    import importlib
+
+    for name in ("bot.cli_nlp", "bot.cli_roster", "bot.cli_tickets", "bot.cli_delivery", "bot.cli_demo"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        for value in vars(module).values():
+            if isinstance(value, click.Command) and value.name not in main.commands:
+                main.add_command(value)
+
+
+_register()
+

@@ -1,0 +1,1 @@
+"""Getting messages out: the outbox, the WeChat API client and the worker."""
