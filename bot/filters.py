@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from bot.dispatcher import Filter
-from bot.events import Context
 
 
 def msg_type(*types: str) -> Filter:

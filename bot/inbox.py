@@ -107,5 +107,6 @@ async def _stored_reply(session: AsyncSession, dedup_key: str) -> str:
 async def forget_old_nonces(db: Database, now: datetime, window_s: int) -> int:
     """Drop nonces older than twice the replay window (their timestamps are refused anyway)."""
     async with db.transaction() as session:
-        result = await session.execute(delete(SeenNonce).where(SeenNonce.seen_at < now - timedelta(seconds=2 * window_s)))
+        cutoff = now - timedelta(seconds=2 * window_s)
+        result = await session.execute(delete(SeenNonce).where(SeenNonce.seen_at < cutoff))
         return result.rowcount or 0

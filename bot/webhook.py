@@ -20,7 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import inbox
 from bot.events import Context, Message
 from bot.services import Services
-from bot.wechat.protocol import BadRequest, Forbidden, SafeMode, parse_xml, signature_ok, text_reply, timestamp_fresh
+from bot.wechat.protocol import (
+    BadRequest,
+    Forbidden,
+    SafeMode,
+    parse_xml,
+    signature_ok,
+    text_reply,
+    timestamp_fresh,
+)
 
 log = logging.getLogger("lianxin.http")
 

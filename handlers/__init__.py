@@ -1,4 +1,6 @@
-"""Handler modules, one router per feature; build_dispatcher wires them up."""
+"""Handler modules, one router per feature; build_dispatcher wires them up
+in the order they are tried (events and media first, then the commands of
+volunteers and staff, then residents' intents, then requests)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,9 @@ from bot.dispatcher import Dispatcher
 
 
 def build_dispatcher() -> Dispatcher:
-    from handlers import temporary
+    from handlers import events, fallback, media, middlewares, resident, staff, volunteer
 
-    return Dispatcher(routers=[temporary.router])
+    return Dispatcher(
+        routers=[events.router, media.router, staff.router, volunteer.router, resident.router, fallback.router],
+        middlewares=[middlewares.identify, middlewares.read_text],
+    )

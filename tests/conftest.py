@@ -103,3 +103,96 @@ async def db(db_url: str) -> AsyncIterator[Database]:
     database = Database(db_url, pool_size=10)
     yield database
     await database.dispose()
+
+
+# --------------------------------------------------------------- the webhook
+
+TOKEN = "lianxintest"
+APP_ID = "wx1234567890abcdef"
+AES_KEY = "YmVuY2hrZXkwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc"
+
+
+def make_config(db_url: str, **sections: dict) -> Config:  # noqa: F821
+    from bot.config import parse
+
+    raw: dict = {"database": {"url": db_url}, "wechat": {"token": TOKEN, "app_id": APP_ID,
+                                                         "encoding_aes_key": AES_KEY}}
+    for name, values in sections.items():
+        raw.setdefault(name, {}).update(values)
+    return parse(raw)
+
+
+class Clock:
+    """A controllable clock for the services (UTC)."""
+
+    def __init__(self) -> None:
+        from bot.models import utcnow
+
+        self.offset_s = 0.0
+        self._utcnow = utcnow
+
+    def __call__(self):  # type: ignore[no-untyped-def]
+        from datetime import timedelta
+
+        return self._utcnow() + timedelta(seconds=self.offset_s)
+
+    def advance(self, **kw: float) -> None:
+        from datetime import timedelta
+
+        self.offset_s += timedelta(**kw).total_seconds()
+
+
+class WeChat:
+    """Sends messages to the webhook the way WeChat does and reads the replies."""
+
+    def __init__(self, client, mode: str = "plain", path: str = "/wechat") -> None:  # type: ignore[no-untyped-def]
+        from bot.wechat.simulator import WeChatSimulator
+
+        self.client = client
+        self.path = path
+        self.sim = WeChatSimulator(TOKEN, APP_ID, AES_KEY if mode != "plain" else "", mode)
+
+    async def post(self, xml: str | bytes, openid: str = "", **sign_kw):  # type: ignore[no-untyped-def]
+        req = self.sim.sign(xml, openid, **sign_kw)
+        return await self.client.post(self.path, params=req.query, data=req.body,
+                                      headers={"Content-Type": "text/xml"}), req
+
+    async def send(self, openid: str, text: str) -> str:
+        """Send a text message; the reply's Content ("" for a silent reply)."""
+        response, req = await self.post(self.sim.text(openid, text), openid)
+        assert response.status == 200, await response.text()
+        return self.sim.read_reply(await response.text(), req).get("Content", "")
+
+    async def deliver(self, xml: str, openid: str = "") -> str:
+        response, req = await self.post(xml, openid)
+        assert response.status == 200, await response.text()
+        return self.sim.read_reply(await response.text(), req).get("Content", "")
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def services(db: Database, clock: Clock):  # type: ignore[no-untyped-def]
+    from bot.services import build
+
+    return build(make_config(db.url), db, now=clock)
+
+
+@pytest.fixture
+async def client(services, aiohttp_client):  # type: ignore[no-untyped-def]
+    from bot.webhook import create_app
+
+    return await aiohttp_client(create_app(services))
+
+
+@pytest.fixture(params=["plain", "compat", "aes"])
+def mode(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def wechat(client) -> WeChat:  # type: ignore[no-untyped-def]
+    return WeChat(client, "aes")

@@ -1,0 +1,125 @@
+"""Who is writing: the resident record of every openid, the roster person it
+was bound to by an invite, and the roles that follow. Also binding: an
+address for residents, an invite code for people of the roster."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import insert_ignore
+from bot.models import Building, Compound, Household, Invite, Person, Resident
+
+INVITE_TTL = timedelta(hours=72)
+
+RESIDENT, VOLUNTEER, STAFF = "resident", "volunteer", "staff"
+
+
+@dataclass
+class Sender:
+    openid: str
+    resident: Resident
+    person: Person | None
+
+    @property
+    def roles(self) -> frozenset[str]:
+        roles = {RESIDENT}
+        if self.person is not None:
+            roles.add(VOLUNTEER)
+            if self.person.staff_community_id is not None:
+                roles.add(STAFF)
+        return frozenset(roles)
+
+    @property
+    def is_staff(self) -> bool:
+        return STAFF in self.roles
+
+
+async def load_sender(session: AsyncSession, openid: str, now: datetime) -> Sender:
+    """The sender of a message; creates the resident record on first contact
+    and remembers when they last wrote (the customer-service window)."""
+    await session.execute(
+        insert_ignore(session, Resident, {"openid": openid, "first_seen_at": now, "last_message_at": now,
+                                          "subscribed": True}, ["openid"])
+    )
+    resident = await session.get(Resident, openid)
+    assert resident is not None
+    resident.last_message_at = now
+    person = await session.scalar(select(Person).where(Person.openid == openid))
+    if person is not None:
+        person.last_message_at = now
+    return Sender(openid, resident, person)
+
+
+def new_invite_code() -> str:
+    return f"{secrets.randbelow(1_000_000):06d}"
+
+
+async def create_invite(session: AsyncSession, person: Person, now: datetime) -> Invite:
+    """A fresh single-use code for `person`, valid 72 h."""
+    while True:
+        code = new_invite_code()
+        if await session.get(Invite, code) is None:
+            break
+    invite = Invite(code=code, person_id=person.id, created_at=now, expires_at=now + INVITE_TTL)
+    session.add(invite)
+    await session.flush()
+    return invite
+
+
+@dataclass
+class InviteOutcome:
+    ok: bool
+    reason: str = ""  # text key when refused
+    person: Person | None = None
+
+
+async def redeem_invite(session: AsyncSession, openid: str, code: str, now: datetime) -> InviteOutcome:
+    """Make `openid` the person the invite was made for. Single use, 72 h."""
+    invite = await session.get(Invite, code, with_for_update=True)
+    if invite is None:
+        return InviteOutcome(False, "bind.invite_unknown")
+    if invite.used_at is not None:
+        return InviteOutcome(False, "bind.invite_used")
+    if invite.expires_at < now:
+        return InviteOutcome(False, "bind.invite_expired")
+    claimed = await session.execute(
+        update(Invite).where(Invite.code == code, Invite.used_at.is_(None)).values(used_at=now, used_by=openid)
+    )
+    if claimed.rowcount != 1:
+        return InviteOutcome(False, "bind.invite_used")
+    await session.execute(update(Person).where(Person.openid == openid).values(openid=None))
+    person = await session.get(Person, invite.person_id)
+    assert person is not None
+    person.openid = openid
+    person.last_message_at = now
+    return InviteOutcome(True, person=person)
+
+
+@dataclass
+class AddressMatch:
+    household: Household | None
+    candidates: int
+
+
+async def match_address(session: AsyncSession, *, building: int | None, unit: int | None, room: str | None,
+                        compound: str | None) -> AddressMatch:
+    """The one household an address names, or how many it could be."""
+    if building is None or not room:
+        return AddressMatch(None, 0)
+    query = (
+        select(Household)
+        .join(Building, Household.building_id == Building.id)
+        .join(Compound, Building.compound_id == Compound.id)
+        .where(Building.number == building, Household.room == room)
+    )
+    if unit is not None:
+        query = query.where(Household.unit == unit)
+    if compound:
+        query = query.where(Compound.name.contains(compound))
+    found = list((await session.scalars(query.limit(5))).all())
+    return AddressMatch(found[0] if len(found) == 1 else None, len(found))

@@ -1,0 +1,27 @@
+"""Middlewares: who the sender is, and what their text says."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from bot.domain.identity import VOLUNTEER, load_sender
+from bot.events import Context
+
+Next = Callable[[Context], Awaitable[str | None]]
+
+
+async def identify(ctx: Context, nxt: Next) -> str | None:
+    """Load (or create) the sender's resident record and roster person."""
+    ctx.sender = await load_sender(ctx.session, ctx.message.openid, ctx.now)
+    return await nxt(ctx)
+
+
+async def read_text(ctx: Context, nxt: Next) -> str | None:
+    """Parse a volunteer's or staff member's command; run the router on any text."""
+    text = ctx.message.content.strip()
+    if text and ctx.message.msg_type in ("text", "voice"):
+        router = ctx.services.router
+        ctx.command = router.parse_command(text)
+        if ctx.command is None or ctx.sender is None or VOLUNTEER not in ctx.sender.roles:
+            ctx.analysis = await router.analyse_async(text)
+    return await nxt(ctx)

@@ -1,0 +1,150 @@
+"""Residents: binding an address (or an invite code), asking for their
+tickets, urging, rating, cancelling, greetings and help — and any other text,
+which is a request that opens a ticket."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.dispatcher import Router
+from bot.domain import identity
+from bot.domain.identity import STAFF, VOLUNTEER
+from bot.domain.tickets import Request
+from bot.events import Context
+from bot.filters import intent
+from bot.models import Building, Compound, Person, TicketEvent
+from handlers.common import desk, reply, say
+
+router = Router("resident")
+
+
+def help_text(ctx: Context) -> str:
+    parts = [say(ctx, "help.resident")]
+    roles = ctx.sender.roles if ctx.sender else frozenset()
+    if VOLUNTEER in roles:
+        parts.append(say(ctx, "help.volunteer"))
+    if STAFF in roles:
+        parts.append(say(ctx, "help.staff"))
+    return "\n\n".join(parts)
+
+
+@router.handler(intent("greeting"))
+async def greeting(ctx: Context) -> str:
+    return say(ctx, "chat.greeting")
+
+
+@router.handler(intent("thanks"))
+async def thanks(ctx: Context) -> str:
+    return say(ctx, "chat.thanks")
+
+
+@router.handler(intent("usage_help"))
+async def usage_help(ctx: Context) -> str:
+    return help_text(ctx)
+
+
+@router.handler(intent("bind_address"))
+async def bind(ctx: Context) -> str:
+    assert ctx.analysis is not None and ctx.sender is not None
+    if ctx.analysis.invite_code:
+        outcome = await identity.redeem_invite(ctx.session, ctx.sender.openid, ctx.analysis.invite_code, ctx.now)
+        if not outcome.ok or outcome.person is None:
+            return say(ctx, outcome.reason)
+        return say(ctx, "bind.invite_done", name=outcome.person.name)
+    place = ctx.analysis.place
+    if place.building is None or not place.room:
+        return say(ctx, "bind.need_address")
+    match = await identity.match_address(ctx.session, building=place.building, unit=place.unit, room=place.room,
+                                         compound=place.name)
+    address = place.text or ctx.text
+    if match.household is None:
+        return say(ctx, "bind.ambiguous" if match.candidates > 1 else "bind.not_found", address=address)
+    household = match.household
+    ctx.sender.resident.household_id = household.id
+    ctx.sender.resident.bound_at = ctx.now
+    building = await ctx.session.get(Building, household.building_id)
+    compound = await ctx.session.get(Compound, building.compound_id) if building else None
+    full = f"{compound.name if compound else ''}{building.label if building else ''}" \
+           f"{f'{household.unit}单元' if household.unit else ''}{household.room}"
+    member = await ctx.session.get(Person, household.member_id) if household.member_id else None
+    if member is None:
+        return say(ctx, "bind.done_no_member", address=full)
+    handler = say(ctx, "role.person", title=say(ctx, "role.member"), surname=_surname(member.name))
+    return say(ctx, "bind.done", address=full, handler=handler)
+
+
+def _surname(name: str) -> str:
+    from bot.domain.tickets import surname
+
+    return surname(name)
+
+
+async def list_my_tickets(ctx: Context) -> str:
+    assert ctx.sender is not None
+    d = desk(ctx)
+    tickets = await d.my_tickets(ctx.sender)
+    if not tickets:
+        return say(ctx, "ticket.list_empty")
+    lines = [say(ctx, "ticket.list_header")]
+    lines += [say(ctx, "ticket.list_item", **d.ticket_fields(t)) for t in tickets]
+    lines.append(say(ctx, "ticket.list_footer"))
+    return "\n".join(lines)
+
+
+@router.handler(intent("status_query"))
+async def status(ctx: Context) -> str:
+    assert ctx.analysis is not None and ctx.sender is not None
+    if ctx.analysis.ticket is None:
+        return await list_my_tickets(ctx)
+    d = desk(ctx)
+    found = await d.resident_ticket(ctx.sender, ctx.analysis.ticket, ())
+    if not found.ok or found.ticket is None:
+        return reply(ctx, found)
+    ticket = found.ticket
+    last = await ctx.session.scalar(
+        select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id.desc()).limit(1))
+    last_text = ""
+    if last is not None:
+        when = last.at.astimezone(_china()).strftime("%m-%d %H:%M")
+        last_text = f"{when} {last.note}" if last.note and last.action == "progress" else \
+            f"{when} {say(ctx, f'state.{ticket.state}')}"
+    return say(ctx, "ticket.detail", **d.ticket_fields(ticket), handler=await d.handler_label(ticket),
+               last=last_text)
+
+
+def _china():  # type: ignore[no-untyped-def]
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo("Asia/Shanghai")
+
+
+@router.handler(intent("urge"))
+async def urge(ctx: Context) -> str:
+    assert ctx.analysis is not None and ctx.sender is not None
+    return reply(ctx, await desk(ctx).urge(ctx.sender, ctx.analysis.ticket))
+
+
+@router.handler(intent("cancel"))
+async def cancel(ctx: Context) -> str:
+    assert ctx.analysis is not None and ctx.sender is not None
+    return reply(ctx, await desk(ctx).cancel(ctx.sender, ctx.analysis.ticket))
+
+
+@router.handler(intent("rate"))
+async def rate(ctx: Context) -> str:
+    assert ctx.analysis is not None and ctx.sender is not None
+    rating = ctx.analysis.rating or 5
+    return reply(ctx, await desk(ctx).rate(ctx.sender, ctx.analysis.ticket, rating, ctx.text))
+
+
+@router.handler(intent("request"))
+async def open_ticket(ctx: Context) -> str:
+    assert ctx.analysis is not None and ctx.sender is not None
+    a = ctx.analysis
+    request = Request(text=ctx.text, category=a.category, kind=a.kind, urgent=a.urgent, confidence=a.confidence,
+                      matched=a.matched, location=a.place.text, building=a.place.building, unit=a.place.unit,
+                      room=a.place.room, place_name=a.place.name)
+    return reply(ctx, await desk(ctx).open_request(ctx.sender, request, source_message_id=ctx.data["message_id"]))
+
+
+__all__ = ["help_text", "list_my_tickets", "router"]

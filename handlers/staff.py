@@ -1,0 +1,62 @@
+"""Commands of community staff: 关闭, 改派, 分类, 待分派, 统计."""
+
+from __future__ import annotations
+
+from bot.dispatcher import Router
+from bot.domain.identity import STAFF
+from bot.domain.stats import today_figures
+from bot.events import Context
+from bot.filters import command, role
+from handlers.common import desk, reply, say
+
+router = Router("staff")
+
+STAFF_COMMANDS = ("close", "reassign", "recategorise", "triage_queue", "stats")
+
+
+def _person(ctx: Context):  # type: ignore[no-untyped-def]
+    assert ctx.sender is not None and ctx.sender.person is not None
+    return ctx.sender.person
+
+
+@router.handler(command("close"), role(STAFF))
+async def close(ctx: Context) -> str:
+    assert ctx.command is not None
+    return reply(ctx, await desk(ctx).close(_person(ctx), ctx.command.ticket, ctx.command.arg))
+
+
+@router.handler(command("reassign"), role(STAFF))
+async def reassign(ctx: Context) -> str:
+    assert ctx.command is not None
+    return reply(ctx, await desk(ctx).reassign(_person(ctx), ctx.command.ticket, ctx.command.arg))
+
+
+@router.handler(command("recategorise"), role(STAFF))
+async def recategorise(ctx: Context) -> str:
+    assert ctx.command is not None
+    known = ctx.services.router.categories()
+    return reply(ctx, await desk(ctx).recategorise(_person(ctx), ctx.command.ticket, ctx.command.arg, known))
+
+
+@router.handler(command("triage_queue"), role(STAFF))
+async def triage_queue(ctx: Context) -> str:
+    d = desk(ctx)
+    tickets = await d.triage_queue(_person(ctx))
+    if not tickets:
+        return say(ctx, "triage.empty")
+    lines = [say(ctx, "triage.header")]
+    lines += [say(ctx, "triage.item", **d.ticket_fields(t)) for t in tickets]
+    lines.append(say(ctx, "triage.footer"))
+    return "\n".join(lines)
+
+
+@router.handler(command("stats"), role(STAFF))
+async def stats(ctx: Context) -> str:
+    person = _person(ctx)
+    figures = await today_figures(ctx.session, person.staff_community_id, ctx.now)
+    return say(ctx, "stats.today", **figures)
+
+
+@router.handler(command(*STAFF_COMMANDS))
+async def not_staff(ctx: Context) -> str:
+    return say(ctx, "refused.not_staff")

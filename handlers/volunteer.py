@@ -1,0 +1,66 @@
+"""Commands of party-member volunteers (and anyone of the roster):
+接单, 进展, 办结, 退单, 待办, 请假, 销假."""
+
+from __future__ import annotations
+
+from bot.dispatcher import Router
+from bot.domain.identity import VOLUNTEER
+from bot.events import Context
+from bot.filters import command, role
+from handlers.common import desk, reply, say
+
+router = Router("volunteer")
+
+VOLUNTEER_COMMANDS = ("accept", "progress", "resolve", "hand_back", "todo", "leave", "back")
+
+
+def _person(ctx: Context):  # type: ignore[no-untyped-def]
+    assert ctx.sender is not None and ctx.sender.person is not None
+    return ctx.sender.person
+
+
+@router.handler(command("accept"), role(VOLUNTEER))
+async def accept(ctx: Context) -> str:
+    assert ctx.command is not None
+    return reply(ctx, await desk(ctx).accept(_person(ctx), ctx.command.ticket))
+
+
+@router.handler(command("progress"), role(VOLUNTEER))
+async def progress(ctx: Context) -> str:
+    assert ctx.command is not None
+    return reply(ctx, await desk(ctx).progress(_person(ctx), ctx.command.ticket, ctx.command.arg))
+
+
+@router.handler(command("resolve"), role(VOLUNTEER))
+async def resolve(ctx: Context) -> str:
+    assert ctx.command is not None
+    return reply(ctx, await desk(ctx).resolve(_person(ctx), ctx.command.ticket, ctx.command.arg))
+
+
+@router.handler(command("hand_back"), role(VOLUNTEER))
+async def hand_back(ctx: Context) -> str:
+    assert ctx.command is not None
+    return reply(ctx, await desk(ctx).hand_back(_person(ctx), ctx.command.ticket, ctx.command.arg))
+
+
+@router.handler(command("todo"), role(VOLUNTEER))
+async def todo(ctx: Context) -> str:
+    d = desk(ctx)
+    tickets = await d.todo(_person(ctx))
+    if not tickets:
+        return say(ctx, "todo.empty")
+    lines = [say(ctx, "todo.header")]
+    lines += [say(ctx, "todo.item", **d.ticket_fields(t)) for t in tickets]
+    lines.append(say(ctx, "todo.footer"))
+    return "\n".join(lines)
+
+
+@router.handler(command("leave", "back"), role(VOLUNTEER))
+async def leave(ctx: Context) -> str:
+    assert ctx.command is not None
+    return reply(ctx, await desk(ctx).set_leave(_person(ctx), ctx.command.name == "leave"))
+
+
+@router.handler(command(*VOLUNTEER_COMMANDS))
+async def not_a_volunteer(ctx: Context) -> str:
+    return say(ctx, "refused.not_volunteer")
