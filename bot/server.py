@@ -76,6 +76,8 @@ async def serve(config: Config, host: str | None = None, port: int | None = None
     print(f"Lianxin listening on http://{bind_host}:{bind_port}{config.wechat.path} "
           f"(database {redact(config.database.url)}, "
           f"{'AES safe mode' if config.aes_mode else 'plaintext mode'})", flush=True)
+    if demo:
+        await show_demo(config, db, f"http://{_loopback(bind_host)}:{bind_port}{config.wechat.path}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -88,3 +90,38 @@ async def serve(config: Config, host: str | None = None, port: int | None = None
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await db.dispose()
+
+
+def _loopback(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+
+
+async def show_demo(config: Config, db: Database, url: str) -> None:
+    """Send the demo resident's first message through the running webhook,
+    signed like WeChat, and print the reply and the notification it queued."""
+    from aiohttp import ClientSession
+    from sqlalchemy import select
+
+    from bot.domain.demo import DEMO_RESIDENT, DEMO_TEXT
+    from bot.models import OutboxMessage, Person, Ticket
+    from bot.wechat.simulator import WeChatSimulator
+
+    async with db.reading() as session:
+        existing = await session.scalar(select(Ticket.id).where(Ticket.openid == DEMO_RESIDENT).limit(1))
+    if existing is not None:
+        print(f"Demo: ticket #{existing} already exists; see `python -m bot tickets {existing}`.", flush=True)
+        return
+    sim = WeChatSimulator(config.wechat.token, config.wechat.app_id, config.wechat.encoding_aes_key,
+                          "aes" if config.aes_mode else "plain")
+    request = sim.sign(sim.text(DEMO_RESIDENT, DEMO_TEXT), DEMO_RESIDENT)
+    async with ClientSession() as http, http.post(url, params=request.query, data=request.body) as response:
+        reply = sim.read_reply(await response.text(), request).get("Content", "")
+    async with db.reading() as session:
+        rows = (await session.execute(
+            select(OutboxMessage.text, Person.name).join(Person, OutboxMessage.person_id == Person.id)
+            .join(Ticket, OutboxMessage.ticket_id == Ticket.id).where(Ticket.openid == DEMO_RESIDENT))).all()
+    print(f"\nDemo: the resident {DEMO_RESIDENT} wrote “{DEMO_TEXT}”; the reply was:\n{reply}", flush=True)
+    for text, name in rows:
+        print(f"\nQueued for {name}:\n{text}", flush=True)
+    print("\nTry more: python -m bot chat --as o_demo_resident  (or --as 13800000004, the party member)\n",
+          flush=True)
