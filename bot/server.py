@@ -20,22 +20,21 @@ log = logging.getLogger("lianxin.server")
 BackgroundTask = Callable[[services_mod.Services, asyncio.Event], Awaitable[None]]
 
 
-def background_tasks(worker: bool) -> list[BackgroundTask]:
-    """The periodic work a serving process also does."""
+def background_tasks(config: Config, worker: bool) -> list[BackgroundTask]:
+    """The periodic work a serving process also does: forgetting old nonces,
+    the deadline clock and, when sending is configured, the outbox worker."""
+    from bot.domain.clock import run_clock_task
+
     tasks: list[BackgroundTask] = [_housekeeping]
-    if worker:
-        try:
-            from bot.delivery.worker import run_worker_task
-        except ImportError:  # delivery not installed in this build
-            pass
-        else:
-            tasks.append(run_worker_task)
-        try:
-            from bot.domain.clock import run_clock_task
-        except ImportError:
-            pass
-        else:
-            tasks.append(run_clock_task)
+    if not worker:
+        return tasks
+    tasks.append(run_clock_task)
+    if config.wechat.app_secret or config.wecom.enabled:
+        from bot.delivery.worker import run_worker_task
+
+        tasks.append(run_worker_task)
+    else:
+        log.warning("wechat.app_secret is empty: notifications stay in the outbox until it is set")
     return tasks
 
 
@@ -82,7 +81,7 @@ async def serve(config: Config, host: str | None = None, port: int | None = None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(task(services, stop)) for task in background_tasks(worker)]
+    tasks = [asyncio.create_task(task(services, stop)) for task in background_tasks(config, worker)]
     await stop.wait()
     print("Lianxin shutting down", flush=True)
     await runner.cleanup()

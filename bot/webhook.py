@@ -33,6 +33,8 @@ from bot.wechat.protocol import (
 log = logging.getLogger("lianxin.http")
 
 SERVICES = web.AppKey("services", Services)
+MSG_TYPE = web.RequestKey("msg_type", str)
+OPENID = web.RequestKey("openid", str)
 
 
 def short_openid(openid: str) -> str:
@@ -55,8 +57,8 @@ async def request_log(request: web.Request, handler: Callable[[web.Request], Awa
         if log.isEnabledFor(logging.INFO):
             log.info(
                 "method=%s path=%s status=%d msg_type=%s openid=%s latency_ms=%.1f",
-                request.method, request.path, status, request.get("msg_type", "-"),
-                short_openid(request.get("openid", "-")), (time.perf_counter() - started) * 1000,
+                request.method, request.path, status, request.get(MSG_TYPE, "-"),
+                short_openid(request.get(OPENID, "-")), (time.perf_counter() - started) * 1000,
             )
 
 
@@ -106,8 +108,8 @@ class Webhook:
             return _plain(403, str(exc))
         except (BadRequest, ValueError) as exc:
             return _plain(400, str(exc))
-        request["msg_type"] = message.msg_type
-        request["openid"] = message.openid
+        request[MSG_TYPE] = message.msg_type
+        request[OPENID] = message.openid
         now = self.services.now()
         try:
             reply, _first = await inbox.receive(

@@ -249,7 +249,7 @@ async def test_an_address_not_in_the_roster_binds_nothing(wechat: WeChat, db: Da
     async with db.reading() as s:
         resident = await s.get(Resident, RESIDENT)
         assert resident is not None and resident.household_id is None
-    reply = await wechat.send(RESIDENT, "绑定 3栋1单元501")
+    reply = await wechat.send(RESIDENT, "绑定 3栋3单元501")  # no unit 3 anywhere
     assert "没找到" in reply
 
 

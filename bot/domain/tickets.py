@@ -89,7 +89,8 @@ def surname(name: str) -> str:
 
 
 def similarity(a: Sequence[str], b: Sequence[str]) -> float:
-    """Jaccard overlap of two token lists (punctuation and one-character tokens ignored)."""
+    """Jaccard overlap of two word lists (the jieba tokens, or the keywords the
+    router matched); punctuation and one-character tokens are ignored."""
     sa = {t for t in a if len(t) > 1}
     sb = {t for t in b if len(t) > 1}
     if not sa or not sb:
@@ -276,7 +277,8 @@ class TicketDesk:
             told = [p for p in told if p.staff_community_id is None]
         for person in told:
             self.notify_person(person, "urgent", "notify.urgent", ticket, **self.ticket_fields(ticket))
-        self.record(ticket, "urgent_fan_out", data={"notified": [p.id for p in told]})
+        everyone = [p.id for p in told] + ([choice.person.id] if choice.person is not None else [])
+        self.record(ticket, "urgent_fan_out", data={"notified": everyone})
 
     async def _merge_target(self, sender: Sender, request: Request, location: Location) -> Ticket | None:
         cfg = self.config.tickets
@@ -289,10 +291,12 @@ class TicketDesk:
             Ticket.created_at >= self.now - timedelta(hours=cfg.merge_window_h), Ticket.openid != sender.openid)
         query = query.where(Ticket.building_id == location.building_id) if location.building_id is not None \
             else query.where(Ticket.compound_id == location.compound_id)
-        mine = request.tokens or self.tokens(request.text)
+        mine: Sequence[str] | None = None
         best: tuple[float, Ticket] | None = None
         for candidate in (await self.session.scalars(query.order_by(Ticket.id.desc()).limit(20))).all():
-            score = similarity(mine, self.tokens(candidate.text))
+            mine = mine if mine is not None else (request.tokens or self.tokens(request.text))
+            score = max(similarity(mine, self.tokens(candidate.text)),
+                        similarity(request.matched, candidate.matched.split()))
             if score >= cfg.merge_similarity and (best is None or score > best[0]):
                 best = (score, candidate)
         return best[1] if best else None
@@ -339,7 +343,7 @@ class TicketDesk:
             person = await self.session.get(Person, ticket.assignee_id)
             if person is not None:
                 self.notify_person(person, "notice", "notify.attachment", ticket, **self.ticket_fields(ticket),
-                                    kind=self.texts(f"media.{message.msg_type}"))
+                                    media=self.texts(f"media.{message.msg_type}"))
         return Outcome(True, "media.attached", self.ticket_fields(ticket), ticket)
 
     async def resident_ticket(self, sender: Sender, number: int | None, states: Sequence[str]) -> Outcome:

@@ -107,9 +107,9 @@ class WeChatSimulator:
         query = {"signature": _signature(self.token, ts, nonce), "timestamp": ts, "nonce": nonce}
         if openid:
             query["openid"] = openid
-        raw = xml.decode() if isinstance(xml, bytes) else xml
-        if self._crypto is None:
-            return SignedRequest(query, raw.encode("utf-8"), nonce, ts)
+        if self._crypto is None:  # bytes go out as they are, even if they are not UTF-8
+            return SignedRequest(query, xml if isinstance(xml, bytes) else xml.encode("utf-8"), nonce, ts)
+        raw = xml.decode("utf-8") if isinstance(xml, bytes) else xml
         envelope = xmltodict.parse(self._crypto.encrypt_message(raw, nonce, ts))["xml"]
         encrypted = envelope["Encrypt"]
         query.update(encrypt_type="aes", msg_signature=_signature(self.token, ts, nonce, encrypted))
