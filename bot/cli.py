@@ -96,7 +96,8 @@ def serve(state: CliState, host: str | None, port: int | None, demo: bool, no_wo
 def _register() -> None:
     import importlib
 
-    for name in ("bot.cli_nlp", "bot.cli_roster", "bot.cli_tickets", "bot.cli_delivery", "bot.cli_demo"):
+    modules = ("bot.cli_nlp", "bot.cli_roster", "bot.cli_tickets", "bot.cli_stats", "bot.cli_delivery", "bot.cli_demo")
+    for name in modules:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

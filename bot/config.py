@@ -128,7 +128,7 @@ def _take(section: dict[str, Any], name: str, key: str, kind: type, default: Any
     full = f"{name}.{key}"
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+    if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
         raise ConfigError(full, expected or kind.__name__, value)
     if check is not None and not check(value):
         raise ConfigError(full, expected, value)

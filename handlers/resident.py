@@ -9,10 +9,11 @@ from sqlalchemy import select
 from bot.dispatcher import Router
 from bot.domain import identity
 from bot.domain.identity import STAFF, VOLUNTEER
+from bot.domain.roster import describe_household
 from bot.domain.tickets import Request
 from bot.events import Context
 from bot.filters import intent
-from bot.models import Building, Compound, Person, TicketEvent
+from bot.models import Person, TicketEvent
 from handlers.common import desk, reply, say
 
 router = Router("resident")
@@ -62,10 +63,7 @@ async def bind(ctx: Context) -> str:
     household = match.household
     ctx.sender.resident.household_id = household.id
     ctx.sender.resident.bound_at = ctx.now
-    building = await ctx.session.get(Building, household.building_id)
-    compound = await ctx.session.get(Compound, building.compound_id) if building else None
-    full = f"{compound.name if compound else ''}{building.label if building else ''}" \
-           f"{f'{household.unit}单元' if household.unit else ''}{household.room}"
+    full = await describe_household(ctx.session, household)
     member = await ctx.session.get(Person, household.member_id) if household.member_id else None
     if member is None:
         return say(ctx, "bind.done_no_member", address=full)

@@ -145,3 +145,54 @@ async def today_figures(session: AsyncSession, community_id: int | None, now: da
         "resolution_rate": percent(figures.resolution_rate),
         "satisfaction_rate": percent(figures.satisfaction_rate),
     }
+
+
+LEVEL_NAMES = ("township", "community", "compound")
+
+
+@dataclass
+class Report:
+    """Figures for one period, per township, community and compound."""
+
+    start: datetime
+    end: datetime
+    rows: dict[str, dict[str, Figures]]
+    total: Figures
+
+
+async def report(session: AsyncSession, *, start: datetime, end: datetime, now: datetime) -> Report:
+    """Every ticket created in [start, end), counted at each level of the org tree."""
+    from bot.models import Compound, Township
+
+    communities = {c.id: c for c in (await session.scalars(select(Community))).all()}
+    townships = {t.id: t.name for t in (await session.scalars(select(Township))).all()}
+    compounds = {c.id: c for c in (await session.scalars(select(Compound))).all()}
+    rows: dict[str, dict[str, Figures]] = {level: {} for level in LEVEL_NAMES}
+    total = Figures()
+    unplaced = "（未定位）"
+    query = select(Ticket).where(Ticket.created_at >= start, Ticket.created_at < end)
+    for ticket in (await session.scalars(query)).all():
+        total.add(ticket, now)
+        community = communities.get(ticket.community_id) if ticket.community_id else None
+        compound = compounds.get(ticket.compound_id) if ticket.compound_id else None
+        names = {
+            "township": townships.get(community.township_id, unplaced) if community else unplaced,
+            "community": community.name if community else unplaced,
+            "compound": f"{community.name}/{compound.name}" if community and compound else unplaced,
+        }
+        for level, name in names.items():
+            rows[level].setdefault(name, Figures()).add(ticket, now)
+    return Report(start, end, rows, total)
+
+
+COLUMNS = (
+    ("新工单", lambda f: f.created), ("撤销", lambda f: f.cancelled), ("接单", lambda f: f.accepted),
+    ("按时接单", lambda f: f.accepted_on_time), ("办结", lambda f: f.resolved), ("关闭", lambda f: f.closed),
+    ("在办", lambda f: f.active), ("超时", lambda f: f.overdue), ("评价", lambda f: f.rated),
+    ("满意", lambda f: f.satisfied), ("响应率", lambda f: f.response_rate),
+    ("办结率", lambda f: f.resolution_rate), ("满意率", lambda f: f.satisfaction_rate),
+    ("按时办结率", lambda f: f.on_time_rate), ("退单率", lambda f: f.handback_rate),
+    ("重办率", lambda f: f.reopen_rate),
+)
+RATE_COLUMNS = frozenset(name for name, _ in COLUMNS if name.endswith("率"))
+LEVEL_TITLES = {"township": "乡镇", "community": "社区", "compound": "小区"}

@@ -26,6 +26,7 @@ from bot.delivery.outbox import enqueue
 from bot.domain import assignment
 from bot.domain.assignment import STAFF, Chain, Choice
 from bot.domain.identity import Sender, match_address
+from bot.domain.roster import describe_household
 from bot.models import (
     Building,
     CategoryCorrection,
@@ -238,6 +239,13 @@ class TicketDesk:
                 return Location(None, None, compounds[0].id, compounds[0].community_id)
         return Location()
 
+    async def _place_label(self, location: Location, written: str) -> str:
+        """The bound household's full address when known, else the place as written."""
+        if location.household_id is None:
+            return written
+        household = await self.session.get(Household, location.household_id)
+        return await describe_household(self.session, household) if household else written
+
     async def open_request(self, sender: Sender, request: Request, *, source_message_id: int | None = None
                            ) -> Outcome:
         """A resident's request becomes a ticket (or joins a matching open one)."""
@@ -248,8 +256,8 @@ class TicketDesk:
         ticket = Ticket(
             openid=sender.openid, text=request.text, category=request.category, kind=request.kind,
             urgent=request.urgent, confidence=request.confidence, matched=" ".join(request.matched),
-            location=request.location, household_id=location.household_id, building_id=location.building_id,
-            compound_id=location.compound_id, community_id=location.community_id, state=OPEN, level=STAFF,
+            location=await self._place_label(location, request.location), household_id=location.household_id,
+            building_id=location.building_id, compound_id=location.compound_id, community_id=location.community_id, state=OPEN, level=STAFF,
             created_at=self.now, updated_at=self.now, source_message_id=source_message_id,
         )
         ticket.accept_due_at, ticket.resolve_due_at = self._due(request.category, request.urgent, self.now)
