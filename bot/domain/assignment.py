@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import LEVELS
@@ -81,21 +81,23 @@ def urgent_recipients(chain: Chain) -> list[Person]:
 
 async def load_chain(session: AsyncSession, *, household_id: int | None, building_id: int | None,
                      compound_id: int | None, community_id: int | None) -> Chain:
-    chain = Chain()
-    if household_id is not None:
-        household = await session.get(Household, household_id)
-        if household is not None and household.member_id is not None:
-            chain.member = await session.get(Person, household.member_id)
-    if building_id is not None:
-        building = await session.get(Building, building_id)
-        if building is not None and building.head_id is not None:
-            chain.building_head = await session.get(Person, building.head_id)
-    if compound_id is not None:
-        compound = await session.get(Compound, compound_id)
-        if compound is not None and compound.secretary_id is not None:
-            chain.branch_secretary = await session.get(Person, compound.secretary_id)
-    query = select(Person).order_by(Person.id)
-    query = query.where(Person.staff_community_id == community_id) if community_id is not None else \
-        query.where(Person.staff_community_id.is_not(None))
-    chain.staff = list((await session.scalars(query)).all())
-    return chain
+    """The chain at a place, in two queries: who heads what, then those people
+    and the community's staff."""
+    member_id, head_id, secretary_id = (await session.execute(select(
+        select(Household.member_id).where(Household.id == household_id).scalar_subquery(),
+        select(Building.head_id).where(Building.id == building_id).scalar_subquery(),
+        select(Compound.secretary_id).where(Compound.id == compound_id).scalar_subquery(),
+    ))).one()
+    linked = [i for i in (member_id, head_id, secretary_id) if i is not None]
+    staff_clause = Person.staff_community_id == community_id if community_id is not None \
+        else Person.staff_community_id.is_not(None)
+    people = (await session.scalars(
+        select(Person).where(or_(Person.id.in_(linked), staff_clause)).order_by(Person.id))).all()
+    by_id = {p.id: p for p in people}
+    return Chain(
+        member=by_id.get(member_id) if member_id is not None else None,
+        building_head=by_id.get(head_id) if head_id is not None else None,
+        branch_secretary=by_id.get(secretary_id) if secretary_id is not None else None,
+        staff=[p for p in people if p.staff_community_id is not None
+               and (community_id is None or p.staff_community_id == community_id)],
+    )

@@ -42,14 +42,19 @@ class Sender:
 async def load_sender(session: AsyncSession, openid: str, now: datetime) -> Sender:
     """The sender of a message; creates the resident record on first contact
     and remembers when they last wrote (the customer-service window)."""
-    await session.execute(
-        insert_ignore(session, Resident, {"openid": openid, "first_seen_at": now, "last_message_at": now,
-                                          "subscribed": True}, ["openid"])
-    )
-    resident = await session.get(Resident, openid)
+    row = (await session.execute(
+        select(Resident, Person).outerjoin(Person, Person.openid == Resident.openid)
+        .where(Resident.openid == openid))).first()
+    if row is None:
+        await session.execute(
+            insert_ignore(session, Resident, {"openid": openid, "first_seen_at": now, "last_message_at": now,
+                                              "subscribed": True}, ["openid"]))
+        resident = await session.get(Resident, openid)
+        person = await session.scalar(select(Person).where(Person.openid == openid))
+    else:
+        resident, person = row
     assert resident is not None
     resident.last_message_at = now
-    person = await session.scalar(select(Person).where(Person.openid == openid))
     if person is not None:
         person.last_message_at = now
     return Sender(openid, resident, person)

@@ -26,7 +26,7 @@ from bot.delivery.outbox import enqueue
 from bot.domain import assignment
 from bot.domain.assignment import STAFF, Chain, Choice
 from bot.domain.identity import Sender, match_address
-from bot.domain.roster import describe_household
+from bot.domain.roster import format_address
 from bot.models import (
     Building,
     CategoryCorrection,
@@ -64,6 +64,7 @@ class Location:
     building_id: int | None = None
     compound_id: int | None = None
     community_id: int | None = None
+    label: str = ""  # the household's full address when known, else the place as written
 
 
 @dataclass(frozen=True)
@@ -146,13 +147,16 @@ class TicketDesk:
         for openid in dict.fromkeys([ticket.openid, *followers]):
             enqueue(self.session, kind=kind, text=text, now=self.now, openid=openid, ticket_id=ticket.id)
 
-    async def notify_staff(self, ticket: Ticket, kind: str, key: str, **fields: Any) -> list[Person]:
-        chain = await assignment.load_chain(self.session, household_id=None, building_id=None, compound_id=None,
-                                            community_id=ticket.community_id)
-        staff = chain.staff_on_duty()
-        for person in staff:
+    async def notify_staff(self, ticket: Ticket, kind: str, key: str, staff: Sequence[Person] | None = None,
+                           **fields: Any) -> list[Person]:
+        if staff is None:
+            chain = await assignment.load_chain(self.session, household_id=None, building_id=None,
+                                                compound_id=None, community_id=ticket.community_id)
+            staff = chain.staff
+        on_duty = [p for p in staff if assignment.available(p)]
+        for person in on_duty:
             self.notify_person(person, kind, key, ticket, **self.ticket_fields(ticket), **fields)
-        return staff
+        return on_duty
 
     def ticket_fields(self, ticket: Ticket) -> dict[str, Any]:
         excerpt = ticket.text if len(ticket.text) <= 40 else ticket.text[:40] + "…"
@@ -184,27 +188,37 @@ class TicketDesk:
         return due_times(self.config.tickets.deadlines, calendar_from_config(self.config.tickets),
                          category=category, urgent=urgent, start=start)
 
-    async def _assign(self, ticket: Ticket, choice: Choice, *, action: str, actor: Person | None = None,
-                      note: str = "", notify_key: str = "notify.new_ticket") -> None:
-        """Put `ticket` on `choice` (a person, or the triage queue) and tell them."""
-        from_state = ticket.state
+    def _place(self, ticket: Ticket, choice: Choice) -> None:
+        """Put `ticket` on `choice`: a person, or the triage queue (person None)."""
+        ticket.updated_at = self.now
         if choice.person is not None:
             ticket.state, ticket.assignee_id, ticket.level = ASSIGNED, choice.person.id, choice.level
-            ticket.assigned_at = self.now
-            ticket.reminded_at = None
-            accept_due, _ = self._due(ticket.category, ticket.urgent, self.now)
-            ticket.accept_due_at = accept_due
-            ticket.updated_at = self.now
+            ticket.assigned_at, ticket.reminded_at = self.now, None
+            ticket.accept_due_at, _ = self._due(ticket.category, ticket.urgent, self.now)
+        else:
+            ticket.state, ticket.assignee_id, ticket.level = OPEN, None, STAFF
+
+    async def _announce(self, ticket: Ticket, choice: Choice, from_state: str | None, *, action: str,
+                        actor: Person | None = None, note: str = "", notify_key: str = "notify.new_ticket",
+                        staff: Sequence[Person] | None = None) -> None:
+        """Record the placement on the timeline and tell whoever now has the ticket."""
+        if choice.person is not None:
             self.record(ticket, action, actor_person=actor, from_state=from_state, to_state=ASSIGNED, note=note,
                         data={"assignee": choice.person.id, "level": choice.level})
             self.notify_person(choice.person, "new_ticket", notify_key, ticket, **self.ticket_fields(ticket),
-                                note=note)
+                               note=note)
         else:
-            ticket.state, ticket.assignee_id, ticket.level = OPEN, None, STAFF
-            ticket.updated_at = self.now
             self.record(ticket, "triaged" if action == "assigned" else action, actor_person=actor,
                         from_state=from_state, to_state=OPEN, note=note, data={"level": STAFF})
-            await self.notify_staff(ticket, "triage", "notify.triage", note=note)
+            await self.notify_staff(ticket, "triage", "notify.triage", staff, note=note)
+
+    async def _assign(self, ticket: Ticket, choice: Choice, *, action: str, actor: Person | None = None,
+                      note: str = "", notify_key: str = "notify.new_ticket") -> None:
+        """Move `ticket` to `choice` and tell them."""
+        from_state = ticket.state
+        self._place(ticket, choice)
+        await self._announce(ticket, choice, from_state, action=action, actor=actor, note=note,
+                             notify_key=notify_key)
 
     # ------------------------------------------------------------- residents
 
@@ -216,35 +230,31 @@ class TicketDesk:
                                         room=request.room, compound=request.place_name)
             household_id = match.household.id if match.household else None
         if household_id is not None:
-            household = await self.session.get(Household, household_id)
-            if household is not None:
-                building = await self.session.get(Building, household.building_id)
-                assert building is not None
-                compound = await self.session.get(Compound, building.compound_id)
-                assert compound is not None
-                return Location(household.id, building.id, compound.id, compound.community_id)
+            row = (await self.session.execute(
+                select(Household.unit, Household.room, Building.id, Building.label, Compound.id, Compound.name,
+                       Compound.community_id)
+                .join(Building, Household.building_id == Building.id)
+                .join(Compound, Building.compound_id == Compound.id).where(Household.id == household_id))).first()
+            if row is not None:
+                unit, room, building_id, label, compound_id, compound_name, community_id = row
+                return Location(household_id, building_id, compound_id, community_id,
+                                format_address(compound_name, label, unit, room))
         if request.building is not None:
-            query = select(Building, Compound).join(Compound, Building.compound_id == Compound.id).where(
-                Building.number == request.building)
+            query = select(Building.id, Compound.id, Compound.community_id).join(
+                Compound, Building.compound_id == Compound.id).where(Building.number == request.building)
             if request.place_name:
                 query = query.where(Compound.name.contains(request.place_name))
             rows = (await self.session.execute(query.limit(2))).all()
             if len(rows) == 1:
-                building, compound = rows[0]
-                return Location(None, building.id, compound.id, compound.community_id)
+                building_id, compound_id, community_id = rows[0]
+                return Location(None, building_id, compound_id, community_id, request.location)
         if request.place_name:
-            compounds = (await self.session.scalars(
-                select(Compound).where(Compound.name.contains(request.place_name)).limit(2))).all()
+            compounds = (await self.session.execute(
+                select(Compound.id, Compound.community_id).where(Compound.name.contains(request.place_name))
+                .limit(2))).all()
             if len(compounds) == 1:
-                return Location(None, None, compounds[0].id, compounds[0].community_id)
-        return Location()
-
-    async def _place_label(self, location: Location, written: str) -> str:
-        """The bound household's full address when known, else the place as written."""
-        if location.household_id is None:
-            return written
-        household = await self.session.get(Household, location.household_id)
-        return await describe_household(self.session, household) if household else written
+                return Location(None, None, compounds[0][0], compounds[0][1], request.location)
+        return Location(label=request.location)
 
     async def open_request(self, sender: Sender, request: Request, *, source_message_id: int | None = None
                            ) -> Outcome:
@@ -253,13 +263,19 @@ class TicketDesk:
         merged = await self._merge_target(sender, request, location)
         if merged is not None:
             return await self._join(merged, sender, request)
+        chain = await assignment.load_chain(self.session, household_id=location.household_id,
+                                            building_id=location.building_id, compound_id=location.compound_id,
+                                            community_id=location.community_id)
+        choice = assignment.choose(chain, assignment.first_level(request.category,
+                                                                 self.config.tickets.category_first_level))
         ticket = Ticket(
             openid=sender.openid, text=request.text, category=request.category, kind=request.kind,
             urgent=request.urgent, confidence=request.confidence, matched=" ".join(request.matched),
-            location=await self._place_label(location, request.location), household_id=location.household_id,
-            building_id=location.building_id, compound_id=location.compound_id, community_id=location.community_id, state=OPEN, level=STAFF,
-            created_at=self.now, updated_at=self.now, source_message_id=source_message_id,
+            location=location.label, household_id=location.household_id, building_id=location.building_id,
+            compound_id=location.compound_id, community_id=location.community_id, created_at=self.now,
+            source_message_id=source_message_id,
         )
+        self._place(ticket, choice)
         ticket.accept_due_at, ticket.resolve_due_at = self._due(request.category, request.urgent, self.now)
         self.session.add(ticket)
         await self.session.flush()
@@ -267,10 +283,7 @@ class TicketDesk:
                     data={"category": request.category, "kind": request.kind, "urgent": request.urgent,
                           "confidence": round(request.confidence, 3), "matched": list(request.matched)})
         await self._attach_recent_media(ticket, sender.openid)
-        chain = await self.chain_for(ticket)
-        start = assignment.first_level(request.category, self.config.tickets.category_first_level)
-        choice = assignment.choose(chain, start)
-        await self._assign(ticket, choice, action="assigned")
+        await self._announce(ticket, choice, OPEN, action="assigned", staff=chain.staff)
         if request.urgent:
             await self._fan_out_urgent(ticket, chain, choice)
         handler = await self.handler_label(ticket)
