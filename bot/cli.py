@@ -82,15 +82,32 @@ def init_db(state: CliState) -> None:
 @click.option("--port", type=int, default=None, help="Override [server] port.")
 @click.option("--demo", is_flag=True, help="Load the example roster first (a newcomer's first run).")
 @click.option("--no-worker", is_flag=True, help="Do not run the outbox worker in this process.")
+@click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Web processes sharing the port (PostgreSQL only; SQLite serves from one process).")
+@click.option("--sibling", is_flag=True, hidden=True)
 @click.option("-v", "--verbose", is_flag=True)
 @pass_state
-def serve(state: CliState, host: str | None, port: int | None, demo: bool, no_worker: bool, verbose: bool) -> None:
-    """Run the webhook (and, unless disabled, the outbox worker)."""
+def serve(state: CliState, host: str | None, port: int | None, demo: bool, no_worker: bool, processes: int,
+          sibling: bool, verbose: bool) -> None:
+    """Run the webhook (and, unless disabled, the outbox worker and the deadline clock)."""
     from bot.server import serve as run_server
+    from bot.server import spawn_siblings
 
     config = state.config()
+    if processes > 1 and config.database.url.startswith("sqlite"):
+        click.echo("config error: --processes: expected 1 with SQLite (use PostgreSQL for several processes)",
+                   err=True)
+        sys.exit(2)
     setup_logging(verbose)
-    run(run_server(config, host=host, port=port, demo=demo, worker=config.server.worker and not no_worker))
+    siblings = spawn_siblings(processes - 1)
+    try:
+        run(run_server(config, host=host, port=port, demo=demo, worker=config.server.worker and not no_worker,
+                       reuse_port=processes > 1 or sibling))
+    finally:
+        for child in siblings:
+            child.terminate()
+        for child in siblings:
+            child.wait(timeout=10)
 
 
 def _register() -> None:

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 import signal
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -61,8 +63,18 @@ async def prepare_database(config: Config, demo: bool) -> Database:
     return db
 
 
+def spawn_siblings(count: int) -> list[subprocess.Popen[bytes]]:
+    """Start `count` more copies of this serve command (each one process, same port)."""
+    args = list(sys.argv[1:])
+    if "--processes" in args:
+        index = args.index("--processes")
+        del args[index:index + 2]
+    args = [a for a in args if not a.startswith("--processes=") and a != "--demo"]
+    return [subprocess.Popen([sys.executable, "-m", "bot", *args, "--sibling"]) for _ in range(count)]
+
+
 async def serve(config: Config, host: str | None = None, port: int | None = None, demo: bool = False,
-                worker: bool = True) -> None:
+                worker: bool = True, reuse_port: bool = False) -> None:
     db = await prepare_database(config, demo)
     services = services_mod.build(config, db)
     app = create_app(services)
@@ -70,7 +82,7 @@ async def serve(config: Config, host: str | None = None, port: int | None = None
     await runner.setup()
     bind_host = host or config.server.host
     bind_port = port if port is not None else config.server.port
-    site = web.TCPSite(runner, bind_host, bind_port, reuse_port=not db.sqlite)
+    site = web.TCPSite(runner, bind_host, bind_port, reuse_port=reuse_port or None)
     await site.start()
     print(f"Lianxin listening on http://{bind_host}:{bind_port}{config.wechat.path} "
           f"(database {redact(config.database.url)}, "

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from sqlalchemy import or_, select, update
 
 from bot.db import Database, insert_ignore
-from bot.delivery.wechat_api import WeChatTransportError
+from bot.delivery.wechat_api import WeChatApiError, WeChatTransportError
 from bot.models import ApiToken, utcnow
 
 log = logging.getLogger("lianxin.delivery.token")
@@ -163,7 +163,7 @@ class SharedToken:
     def __init__(self, name: str, fetch: Fetcher, backend: TokenBackend, *,
                  now: Callable[[], datetime] = utcnow, owner: str | None = None,
                  refresh_margin_s: float = 300.0, lease_s: float = 15.0, wait_s: float | None = None,
-                 poll_s: float = 0.05) -> None:
+                 poll_s: float = 0.05, failure_hold_s: float = 2.0) -> None:
         self.name = name
         self.fetch = fetch
         self.backend = backend
@@ -173,7 +173,9 @@ class SharedToken:
         self.lease_s = lease_s
         self.wait_s = wait_s if wait_s is not None else lease_s + 1.0
         self.poll_s = poll_s
+        self.failure_hold_s = failure_hold_s
         self.fetches = 0  # how many tokens this object fetched (for logs and tests)
+        self._failure: tuple[float, WeChatApiError] | None = None
         self._cached: StoredToken | None = None
         self._lock = asyncio.Lock()
 
@@ -189,7 +191,18 @@ class SharedToken:
         async with self._lock:
             if self._valid(self._cached, bad, self.refresh_margin):
                 return self._cached.value  # type: ignore[union-attr]
-            return await self._refresh(bad)
+            loop = asyncio.get_running_loop()
+            if self._failure is not None and loop.time() - self._failure[0] < self.failure_hold_s:
+                # The refresh just failed: the callers queued behind it fail fast instead of
+                # each waiting out another timeout.
+                exc = self._failure[1]
+                raise WeChatApiError(exc.errcode, f"token refresh failed just now: {exc.errmsg}",
+                                     http_status=exc.http_status)
+            try:
+                return await self._refresh(bad)
+            except WeChatApiError as exc:
+                self._failure = (loop.time(), exc)
+                raise
 
     async def _refresh(self, bad: str | None) -> str:
         loop = asyncio.get_running_loop()

@@ -126,6 +126,8 @@ class OutboxWorker:
         # Retries and failures each take a connection: a few at a time keep the pool for the webhook.
         self._db_gate = asyncio.Semaphore(DB_WRITERS)
         self._gate = asyncio.Semaphore(self.concurrency)
+        # Time a send may take (token refresh, a retry, the template fallback) that must fit in the claim.
+        self._claim_margin = timedelta(seconds=min(3 * config.wechat.api_timeout_s, d.claim_timeout_s / 2))
         self.counts: Counter[str] = Counter()  # sent / retried / failed by this worker, for logs and benchmarks
         self._http: aiohttp.ClientSession | None = None
         self._backend: TokenBackend | None = None
@@ -214,8 +216,7 @@ class OutboxWorker:
 
         async def one_recipient(messages: list[Claimed]) -> None:
             for msg in messages:
-                async with self._gate:
-                    await self._deliver(chain, msg, recipients.get(recipient_key(msg)))
+                await self._deliver(chain, msg, recipients.get(recipient_key(msg)))
 
         results = await asyncio.gather(*(one_recipient(g) for g in groups.values()), return_exceptions=True)
         for result in results:
@@ -252,20 +253,25 @@ class OutboxWorker:
 
     # ---- one message -----------------------------------------------------
     async def _deliver(self, chain: ChannelChain, msg: Claimed, to: Recipient | None) -> None:
-        if self.now() >= msg.claimed_until:
-            return  # our claim ran out while the batch was slow: another worker may have it now
-        try:
-            channel = await chain.send(msg, to)
-        except Undeliverable as exc:
-            await self._failed(msg, to, exc.reason, exc.detail)
-        except WeChatApiError as exc:
-            if exc.permanent:
-                await self._failed(msg, to, reason_of(exc), exc.short())
-            else:
-                await self._retry(msg, to, exc)
-        else:
+        error: Undeliverable | WeChatApiError | None = None
+        async with self._gate:  # bounds the API calls in flight, not the bookkeeping after them
+            if self.now() + self._claim_margin >= msg.claimed_until:
+                # The claim runs out before the calls could finish (the batch waited long):
+                # leave the message to whoever claims it next rather than risk two senders.
+                return
+            try:
+                channel = await chain.send(msg, to)
+            except (Undeliverable, WeChatApiError) as exc:
+                error = exc
+        if error is None:
             # Record the success at once, even if we are being cancelled right now.
             await asyncio.shield(self._sent.add((msg, channel)))
+        elif isinstance(error, Undeliverable):
+            await self._failed(msg, to, error.reason, error.detail)
+        elif error.permanent:
+            await self._failed(msg, to, reason_of(error), error.short())
+        else:
+            await self._retry(msg, to, error)
 
     async def _record_sent(self, sent: list[tuple[Claimed, str]]) -> None:
         """Mark messages sent (one transaction; one UPDATE per channel)."""
