@@ -6,6 +6,7 @@ need no config and work standalone too.
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
@@ -25,6 +26,14 @@ def _router(rules: Path | None) -> Router:
     except RulesError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
+
+
+def _utf8(stream: Any) -> Any:
+    """``stream``, reading and writing UTF-8 whatever the locale says."""
+    encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+    if encoding != "utf8" and hasattr(stream, "buffer"):
+        return io.TextIOWrapper(stream.buffer, encoding="utf-8", errors="replace", line_buffering=True)
+    return stream
 
 
 def as_row(a: Analysis) -> dict[str, Any]:
@@ -67,8 +76,8 @@ def _texts(stream: TextIO, jsonl: bool) -> Any:
 def classify(ctx: click.Context, jsonl_file: TextIO | None, rules: Path | None) -> None:
     """Classify messages (one per line on stdin) into one JSON object per line."""
     router = _router(rules)
-    stream = jsonl_file if jsonl_file is not None else click.get_text_stream("stdin", encoding="utf-8")
-    out = click.get_text_stream("stdout", encoding="utf-8")
+    stream = jsonl_file if jsonl_file is not None else _utf8(sys.stdin)
+    out = _utf8(sys.stdout)
     for text in _texts(stream, jsonl_file is not None):
         out.write(json.dumps(as_row(router.analyse(text)), ensure_ascii=False) + "\n")
     out.flush()

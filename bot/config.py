@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,11 @@ def _hhmm(v: str) -> bool:
     return len(parts) == 2 and all(p.isdigit() for p in parts) and 0 <= int(parts[0]) < 24 and 0 <= int(parts[1]) < 60
 
 
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
 def parse(raw: dict[str, Any], source: str = "<dict>") -> Config:
     """Validate a parsed TOML document into a Config."""
     raw = dict(raw)
@@ -252,8 +258,10 @@ def parse(raw: dict[str, Any], source: str = "<dict>") -> Config:
         deadlines[k] = rule
     holidays = _take(t, "tickets", "holidays", list, [], expected="a list of YYYY-MM-DD dates")
     for h in holidays:
-        if not isinstance(h, str) or len(h) != 10 or h[4] != "-" or h[7] != "-":
-            raise ConfigError("tickets.holidays", "a list of YYYY-MM-DD dates", h)
+        try:
+            date.fromisoformat(h) if isinstance(h, str) and len(h) == 10 else date.fromisoformat("")
+        except ValueError:
+            raise ConfigError("tickets.holidays", "a list of YYYY-MM-DD dates", h) from None
     tickets = TicketsConfig(
         category_first_level=dict(first),
         media_attach_window_min=_take(t, "tickets", "media_attach_window_min", int, 30, _positive,
@@ -272,6 +280,9 @@ def parse(raw: dict[str, Any], source: str = "<dict>") -> Config:
         workday_end=_take(t, "tickets", "workday_end", str, "17:30", _hhmm, "a time HH:MM"),
     )
     _no_extra(t, "tickets")
+    if _minutes(tickets.workday_end) <= _minutes(tickets.workday_start):
+        raise ConfigError("tickets.workday_end", f"a time after workday_start ({tickets.workday_start})",
+                          tickets.workday_end)
 
     o = _section(raw, "delivery")
     delivery = DeliveryConfig(
