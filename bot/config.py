@@ -80,7 +80,7 @@ class DeadlineRule:
 @dataclass(frozen=True)
 class TicketsConfig:
     # category -> first assignment level ("member", "building_head", "branch_secretary", "staff")
-    category_first_level: dict[str, str] = field(default_factory=lambda: {"policy": "staff"})
+    category_first_level: dict[str, str] = field(default_factory=lambda: {"policy": "staff", "other": "staff"})
     media_attach_window_min: int = 30
     merge_window_h: float = 48.0
     merge_similarity: float = 0.3
@@ -238,7 +238,7 @@ def parse(raw: dict[str, Any], source: str = "<dict>") -> Config:
     _no_extra(n, "nlp")
 
     t = _section(raw, "tickets")
-    first = _take(t, "tickets", "category_first_level", dict, {"policy": "staff"},
+    first = _take(t, "tickets", "category_first_level", dict, {"policy": "staff", "other": "staff"},
                   expected="a table of category = level")
     for k, v in first.items():
         if v not in LEVELS:

@@ -353,3 +353,41 @@ async def test_two_requests_about_one_thing_in_one_building_merge(wechat: WeChat
 
 
 __all__ = ["Roster"]
+
+
+async def test_merging_has_limits(wechat: WeChat, db: Database, clock) -> None:  # type: ignore[no-untyped-def]
+    await make_roster(db)
+    await bound_resident(wechat)  # 3栋2单元501
+    await bound_resident(wechat, "o_neighbour_sun", "3栋2单元502")
+    await bound_resident(wechat, "o_other_building", "5栋1单元101")
+    first = ticket_no(await wechat.send(RESIDENT, "3栋楼道灯坏了好几天了"))
+    # another building: its own ticket
+    other_building = ticket_no(await wechat.send("o_other_building", "楼道灯坏了好几天了"))
+    assert other_building != first
+    # same building, another category: its own ticket
+    other_category = ticket_no(await wechat.send("o_neighbour_sun", "3栋门口的垃圾好几天没人收了"))
+    assert other_category != first
+    # same building and category but outside the window (48 h): its own ticket
+    clock.advance(hours=49)
+    late = ticket_no(await wechat.send("o_neighbour_sun", "3栋的楼道灯坏了，晚上黑漆漆的"))
+    assert late != first
+    async with db.reading() as s:
+        assert len((await s.scalars(select(Ticket))).all()) == 4
+
+
+async def test_a_request_the_router_cannot_place_goes_to_staff_triage(wechat: WeChat, db: Database) -> None:
+    roster = await make_roster(db)
+    await bound_resident(wechat)
+    reply = await wechat.send(RESIDENT, "那个事情你们看着办吧")
+    t = await ticket(db, ticket_no(reply))
+    assert (t.category, t.state, t.level) == ("other", "open", "staff")
+    assert await outbox(db, person_id=roster.staff.id, kind="triage")
+
+
+async def test_policy_questions_go_straight_to_staff(wechat: WeChat, db: Database) -> None:
+    roster = await make_roster(db)
+    await bound_resident(wechat)
+    reply = await wechat.send(RESIDENT, "请问低保怎么申请，需要带什么材料")
+    t = await ticket(db, ticket_no(reply))
+    assert (t.category, t.level, t.assignee_id) == ("policy", "staff", None)
+    assert await outbox(db, person_id=roster.staff.id, kind="triage")
