@@ -8,9 +8,10 @@ from bot.dispatcher import Dispatcher
 
 
 def build_dispatcher() -> Dispatcher:
-    from handlers import events, fallback, media, middlewares, resident, staff, volunteer
+    from handlers import events, fallback, followup, media, middlewares, resident, staff, volunteer
 
     return Dispatcher(
-        routers=[events.router, media.router, staff.router, volunteer.router, resident.router, fallback.router],
+        routers=[events.router, media.router, staff.router, volunteer.router, followup.router, resident.router,
+                 fallback.router],
         middlewares=[middlewares.identify, middlewares.read_text],
     )

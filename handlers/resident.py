@@ -131,8 +131,7 @@ async def cancel(ctx: Context) -> str:
 @router.handler(intent("rate"))
 async def rate(ctx: Context) -> str:
     assert ctx.analysis is not None and ctx.sender is not None
-    rating = ctx.analysis.rating or 5
-    return reply(ctx, await desk(ctx).rate(ctx.sender, ctx.analysis.ticket, rating, ctx.text))
+    return reply(ctx, await desk(ctx).rate(ctx.sender, ctx.analysis.ticket, ctx.analysis.rating, ctx.text))
 
 
 @router.handler(intent("request"))

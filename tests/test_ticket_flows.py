@@ -391,3 +391,37 @@ async def test_policy_questions_go_straight_to_staff(wechat: WeChat, db: Databas
     t = await ticket(db, ticket_no(reply))
     assert (t.category, t.level, t.assignee_id) == ("policy", "staff", None)
     assert await outbox(db, person_id=roster.staff.id, kind="triage")
+
+
+async def resolved_ticket(wechat: WeChat) -> int:
+    await bound_resident(wechat)
+    no = ticket_no(await wechat.send(RESIDENT, "3栋楼道灯坏了好几天了"))
+    await wechat.send("o_member_wang", f"办结 {no} 已修好")
+    return no
+
+
+async def test_a_bare_digit_after_resolution_is_a_rating(wechat: WeChat, db: Database) -> None:
+    await make_roster(db)
+    no = await resolved_ticket(wechat)
+    reply = await wechat.send(RESIDENT, "４")
+    assert f"#{no}" in reply and "4分" in reply
+    assert (await ticket(db, no)).rating == 4
+
+
+async def test_not_solved_after_resolution_reopens(wechat: WeChat, db: Database) -> None:
+    roster = await make_roster(db)
+    no = await resolved_ticket(wechat)
+    reply = await wechat.send(RESIDENT, "还是没修好啊")
+    assert f"#{no}" in reply and "重新" in reply
+    t = await ticket(db, no)
+    assert (t.state, t.assignee_id, t.solved) == ("assigned", roster.member.id, False)
+    notice = await outbox(db, person_id=roster.member.id, kind="reopened")
+    assert "还是没修好啊" in notice[-1].text
+
+
+async def test_a_bare_digit_with_nothing_to_rate_is_not_a_rating(wechat: WeChat, db: Database) -> None:
+    await make_roster(db)
+    await bound_resident(wechat)
+    reply = await wechat.send(RESIDENT, "5")
+    assert "分" not in reply
+    assert "评价" not in reply or "没有待评价" in reply

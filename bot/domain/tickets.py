@@ -432,22 +432,40 @@ class TicketDesk:
                 self.notify_person(person, "notice", "notify.cancelled", ticket, **self.ticket_fields(ticket))
         return Outcome(True, "cancel.done", self.ticket_fields(ticket), ticket)
 
-    async def rate(self, sender: Sender, number: int | None, rating: int, words: str = "") -> Outcome:
-        found = await self.resident_ticket(sender, number, (RESOLVED,))
-        if not found.ok or found.ticket is None:
-            return Outcome(False, "rate.nothing", found.fields) if found.key == "ticket.none_waiting" else found
-        ticket = found.ticket
+    async def awaiting_rating(self, sender: Sender) -> Ticket | None:
+        """The sender's latest ticket waiting for their verdict: resolved, or closed and not yet rated."""
+        return await self.session.scalar(
+            select(Ticket).where(Ticket.openid == sender.openid, or_(
+                Ticket.state == RESOLVED, (Ticket.state == CLOSED) & Ticket.rating.is_(None) & (
+                    Ticket.resolved_at.is_not(None))))
+            .order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(1))
+
+    async def rate(self, sender: Sender, number: int | None, rating: int | None, words: str = "",
+                   solved: bool | None = None) -> Outcome:
+        """回访: the resident's rating (1-5) and whether it was solved; 不满意 (1-2) or
+        未解决 reopens a resolved ticket to the same assignee."""
+        if number is None:
+            ticket = await self.awaiting_rating(sender)
+            if ticket is None:
+                return Outcome(False, "rate.nothing")
+        else:
+            found = await self.resident_ticket(sender, number, (RESOLVED,))
+            if not found.ok or found.ticket is None:
+                return found
+            ticket = found.ticket
         if ticket.state not in (RESOLVED, CLOSED):
             return Outcome(False, "rate.not_resolved", self.ticket_fields(ticket), ticket)
-        if rating <= 2 and ticket.state == RESOLVED:
+        if ticket.state == RESOLVED and (solved is False or (rating is not None and rating <= 2)):
             return await self.reopen(ticket, sender, rating, words)
-        ticket.rating, ticket.solved, ticket.updated_at = rating, True, self.now
+        if rating is None:
+            return Outcome(False, "rate.ask", self.ticket_fields(ticket), ticket)
+        ticket.rating, ticket.solved, ticket.updated_at = rating, solved is not False, self.now
         self.record(ticket, "rated", actor_openid=sender.openid, note=words, data={"rating": rating})
         if ticket.assignee_id is not None:
             person = await self.session.get(Person, ticket.assignee_id)
             if person is not None:
                 self.notify_person(person, "notice", "notify.rated", ticket, **self.ticket_fields(ticket),
-                                    rating=rating)
+                                   rating=rating)
         return Outcome(True, "rate.thanks", {**self.ticket_fields(ticket), "rating": rating}, ticket)
 
     async def reopen(self, ticket: Ticket, sender: Sender, rating: int | None, words: str) -> Outcome:

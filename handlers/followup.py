@@ -1,0 +1,31 @@
+"""Answers to the follow-up question (回访) that only make sense in context:
+a bare "4" or "没解决" from a resident whose ticket was just resolved."""
+
+from __future__ import annotations
+
+from bot.dispatcher import Filter, Router
+from bot.domain.followup import read_answer
+from bot.events import Context
+from bot.filters import msg_type
+from handlers.common import desk, reply
+
+router = Router("followup")
+
+async def _awaiting(ctx: Context) -> bool:
+    if ctx.sender is None or ctx.analysis is None or ctx.analysis.intent == "rate":
+        return False
+    answer = read_answer(ctx.text)
+    if answer is None:
+        return False
+    ticket = await desk(ctx).awaiting_rating(ctx.sender)
+    if ticket is None:
+        return False
+    ctx.data["followup"] = (ticket.id, *answer)
+    return True
+
+
+@router.handler(msg_type("text", "voice"), Filter(_awaiting, "awaiting_followup"))
+async def followup_answer(ctx: Context) -> str:
+    assert ctx.sender is not None
+    number, rating, solved = ctx.data["followup"]
+    return reply(ctx, await desk(ctx).rate(ctx.sender, number, rating, ctx.text, solved=solved))
