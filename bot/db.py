@@ -16,6 +16,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from bot.sqlite_inline import connector
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
@@ -24,7 +26,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA temp_store=MEMORY")
     cur.execute("PRAGMA cache_size=-16000")
     cur.close()
@@ -37,11 +38,12 @@ def is_sqlite(url: str) -> bool:
 def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     """An async engine for `url` with the right settings for its backend."""
     if is_sqlite(url):
-        database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=30,
-                                     connect_args={"timeout": 10})
+        database = make_url(url).database or ""
+        if not database or database == ":memory:":
+            raise ValueError("an SQLite database needs a file path (sqlite+aiosqlite:///lianxin.db)")
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, async_creator=connector(database), pool_size=min(pool_size, 4),
+                                     max_overflow=0, pool_timeout=30)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False,
