@@ -12,7 +12,7 @@ import sys
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import click
 
@@ -57,7 +57,28 @@ def setup_logging(verbose: bool = False) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
-@click.group()
+class LazyGroup(click.Group):
+    """A group whose commands live beside the code they drive and are imported
+    only when used, so `serve` does not pay for every other command's libraries."""
+
+    lazy: ClassVar[dict[str, tuple[str, str]]] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*self.commands, *self.lazy])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.commands or name not in self.lazy:
+            return self.commands.get(name)
+        import importlib
+
+        module_name, command_name = self.lazy[name]
+        for value in vars(importlib.import_module(module_name)).values():
+            if isinstance(value, click.Command) and value.name == command_name:
+                return value
+        raise LookupError(f"{module_name} defines no command {command_name!r}")
+
+
+@click.group(cls=LazyGroup)
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="TOML config file (default: config.toml, with config.example.toml's values as defaults).")
 @click.pass_context
@@ -110,21 +131,14 @@ def serve(state: CliState, host: str | None, port: int | None, demo: bool, no_wo
             child.wait(timeout=10)
 
 
-def _register() -> None:
-    import importlib
-
-    modules = ("bot.cli_nlp", "bot.cli_roster", "bot.cli_tickets", "bot.cli_stats", "bot.cli_delivery", "bot.cli_demo")
-    for name in modules:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        for value in vars(module).values():
-            if isinstance(value, click.Command) and value.name not in main.commands:
-                main.add_command(value)
-
-
-_register()
-
+LazyGroup.lazy = {
+    "classify": ("bot.cli_nlp", "classify"),
+    "eval": ("bot.cli_nlp", "eval"),
+    "import-roster": ("bot.cli_roster", "import-roster"),
+    "invite": ("bot.cli_tickets", "invite"),
+    "tickets": ("bot.cli_tickets", "tickets"),
+    "stats": ("bot.cli_stats", "stats"),
+    "worker": ("bot.cli_delivery", "worker"),
+    "demo": ("bot.cli_demo", "demo"),
+    "chat": ("bot.cli_demo", "chat"),
+}

@@ -15,7 +15,6 @@ from bot.cli import CliState, pass_state, run
 from bot.config import Config
 from bot.db import Database, upgrade
 from bot.models import OutboxMessage, Person
-from bot.wechat.simulator import WeChatSimulator
 
 PHONE = re.compile(r"^1\d{10}$")
 
@@ -56,6 +55,8 @@ class WebhookSession:
         self.services = services_mod.build(config, db)
         self.app = create_app(self.services)
         mode = "aes" if config.aes_mode else "plain"
+        from bot.wechat.simulator import WeChatSimulator
+
         self.sim = WeChatSimulator(config.wechat.token, config.wechat.app_id, config.wechat.encoding_aes_key, mode)
         self.runner = web.AppRunner(self.app, access_log=None)
         self.url = ""

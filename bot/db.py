@@ -7,12 +7,13 @@ pool. The same SQLAlchemy code runs on both.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Table, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -127,10 +128,21 @@ class Database:
         await self.engine.dispose()
 
 
-def insert_ignore(session: AsyncSession, model: Any, values: dict[str, Any], conflict: list[str]) -> Any:
-    """An INSERT ... ON CONFLICT DO NOTHING statement for the session's backend."""
-    if session.bind.dialect.name == "postgresql":
+@functools.cache
+def _insert_ignore_statement(dialect: str, table: Table, conflict: tuple[str, ...], returning: str | None) -> Any:
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
+    stmt = insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+    return stmt.returning(table.c[returning]) if returning else stmt
+
+
+async def insert_ignore(session: AsyncSession, model: Any, values: dict[str, Any], conflict: list[str],
+                        returning: str | None = None) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for the session's backend; the result.
+
+    The statement is built once per table and backend (a Core insert, with
+    the values as parameters), so the hot path does not rebuild it."""
+    stmt = _insert_ignore_statement(session.bind.dialect.name, model.__table__, tuple(conflict), returning)
+    return await session.execute(stmt, values)

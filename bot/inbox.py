@@ -68,9 +68,8 @@ async def receive(db: Database, message: Message, nonce: str, now: datetime, pro
 
 
 async def _remember_nonce(session: AsyncSession, nonce: str, dedup_key: str, now: datetime) -> None:
-    result = await session.execute(
-        insert_ignore(session, SeenNonce, {"nonce": nonce, "dedup_key": dedup_key, "seen_at": now}, ["nonce"])
-    )
+    result = await insert_ignore(session, SeenNonce, {"nonce": nonce, "dedup_key": dedup_key, "seen_at": now},
+                                 ["nonce"])
     if result.rowcount == 0:
         seen = await session.scalar(select(SeenNonce.dedup_key).where(SeenNonce.nonce == nonce))
         if seen != dedup_key:
@@ -81,7 +80,7 @@ async def _store(session: AsyncSession, message: Message, now: datetime, failed:
     payload: dict[str, object] = dict(message.fields)
     if failed:
         payload["_handler_failed"] = True
-    stmt = insert_ignore(
+    result = await insert_ignore(
         session,
         InboundMessage,
         {
@@ -93,10 +92,13 @@ async def _store(session: AsyncSession, message: Message, now: datetime, failed:
             "payload": payload,
             "created_at": datetime.fromtimestamp(message.create_time, now.tzinfo),
             "received_at": now,
+            "reply": None,
+            "replied_at": None,
         },
         ["dedup_key"],
-    ).returning(InboundMessage.id)
-    return (await session.execute(stmt)).scalar_one_or_none()
+        returning="id",
+    )
+    return result.scalar_one_or_none()
 
 
 async def _stored_reply(session: AsyncSession, dedup_key: str) -> str:

@@ -70,7 +70,8 @@ class DatabaseTokenBackend:
 
     async def try_lease(self, name: str, owner: str, now: datetime, seconds: float) -> bool:
         async with self.db.transaction() as session:
-            await session.execute(insert_ignore(session, ApiToken, {"name": name, "value": ""}, ["name"]))
+            await insert_ignore(session, ApiToken, {"name": name, "value": "", "expires_at": None, "lease_owner": None,
+                                                    "lease_until": None}, ["name"])
             result = await session.execute(
                 update(ApiToken)
                 .where(ApiToken.name == name,

@@ -46,9 +46,9 @@ async def load_sender(session: AsyncSession, openid: str, now: datetime) -> Send
         select(Resident, Person).outerjoin(Person, Person.openid == Resident.openid)
         .where(Resident.openid == openid))).first()
     if row is None:
-        await session.execute(
-            insert_ignore(session, Resident, {"openid": openid, "first_seen_at": now, "last_message_at": now,
-                                              "subscribed": True}, ["openid"]))
+        await insert_ignore(session, Resident, {"openid": openid, "household_id": None, "bound_at": None,
+                                                "first_seen_at": now, "last_message_at": now, "subscribed": True},
+                            ["openid"])
         resident = await session.get(Resident, openid)
         person = await session.scalar(select(Person).where(Person.openid == openid))
     else:

@@ -15,8 +15,8 @@ from xml.etree.ElementTree import ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
-from wechatpy.crypto import PrpCrypto
-from wechatpy.exceptions import InvalidAppIdException
+
+from bot.wechat.crypto import AppIdMismatch, DecryptError, MessageCipher
 
 
 class BadRequest(Exception):
@@ -100,12 +100,10 @@ class SafeMode:
     token: str
     aes_key: str
     app_id: str
-    _crypto: PrpCrypto = field(init=False, repr=False)
+    _cipher: MessageCipher = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        import base64
-
-        self._crypto = PrpCrypto(base64.b64decode(self.aes_key + "="))
+        self._cipher = MessageCipher(self.aes_key, self.app_id)
 
     def decrypt(self, body: bytes, msg_signature: str, timestamp: str, nonce: str) -> bytes:
         envelope = parse_xml(body)
@@ -115,16 +113,14 @@ class SafeMode:
         if not signature_ok((self.token, timestamp, nonce, encrypted), msg_signature):
             raise Forbidden("bad msg_signature")
         try:
-            plain = self._crypto.decrypt(encrypted, self.app_id)
-        except InvalidAppIdException:
+            return self._cipher.decrypt(encrypted)
+        except AppIdMismatch:
             raise Forbidden("message for another AppID") from None
-        except Exception as exc:  # corrupt base64, padding or UTF-8: the body is broken
-            raise BadRequest(f"cannot decrypt: {type(exc).__name__}") from None
-        return plain if isinstance(plain, bytes) else plain.encode("utf-8")
+        except DecryptError as exc:
+            raise BadRequest(f"cannot decrypt: {exc}") from None
 
     def encrypt(self, xml: str, nonce: str, timestamp: str) -> str:
-        encrypted = self._crypto.encrypt(xml, self.app_id)
-        encrypted = encrypted.decode() if isinstance(encrypted, bytes) else encrypted
+        encrypted = self._cipher.encrypt(xml)
         signature = sign(self.token, timestamp, nonce, encrypted)
         return (
             f"<xml><Encrypt>{cdata(encrypted)}</Encrypt>"
