@@ -20,6 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.sqlite_inline import connector
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# The newest migration; a test keeps it equal to alembic's head. Lets start-up
+# skip importing alembic when the schema is already current.
+SCHEMA_REVISION = "0001"
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -84,6 +87,21 @@ def upgrade_sync(url: str, revision: str = "head") -> None:
 
 async def upgrade(url: str, revision: str = "head") -> None:
     await asyncio.to_thread(upgrade_sync, url, revision)
+
+
+async def schema_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at (None when it has no schema yet)."""
+    async with engine.connect() as conn:
+        try:
+            return (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one_or_none()
+        except Exception:
+            return None
+
+
+async def ensure_schema(db: Database) -> None:
+    """Upgrade the schema if it is not current (alembic is imported only then)."""
+    if await schema_revision(db.engine) != SCHEMA_REVISION:
+        await upgrade(db.url)
 
 
 class Database:

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from bot import services as services_mod
 from bot.config import Config
-from bot.db import Database, redact, upgrade
+from bot.db import Database, ensure_schema, redact
 from bot.webhook import create_app
 
 log = logging.getLogger("lianxin.server")
@@ -55,7 +55,7 @@ async def _housekeeping(services: services_mod.Services, stop: asyncio.Event) ->
 async def prepare_database(config: Config, demo: bool) -> Database:
     db = Database(config.database.url, config.database.pool_size)
     if db.sqlite or demo:
-        await upgrade(config.database.url)
+        await ensure_schema(db)
     if demo:
         from bot.domain.demo import load_demo
 
