@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bot.domain.tickets import Outcome, TicketDesk
 from bot.events import Context
+from bot.models import Person
 
 
 def desk(ctx: Context) -> TicketDesk:
@@ -18,3 +19,9 @@ def reply(ctx: Context, outcome: Outcome) -> str:
 
 def say(ctx: Context, key: str, **fields: object) -> str:
     return ctx.services.texts(key, **fields)
+
+
+def person(ctx: Context) -> Person:
+    """The roster person writing (handlers behind a role filter only)."""
+    assert ctx.sender is not None and ctx.sender.person is not None
+    return ctx.sender.person

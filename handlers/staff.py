@@ -7,41 +7,36 @@ from bot.domain.identity import STAFF
 from bot.domain.stats import today_figures
 from bot.events import Context
 from bot.filters import command, role
-from handlers.common import desk, reply, say
+from handlers.common import desk, person, reply, say
 
 router = Router("staff")
 
 STAFF_COMMANDS = ("close", "reassign", "recategorise", "triage_queue", "stats")
 
 
-def _person(ctx: Context):  # type: ignore[no-untyped-def]
-    assert ctx.sender is not None and ctx.sender.person is not None
-    return ctx.sender.person
-
-
 @router.handler(command("close"), role(STAFF))
 async def close(ctx: Context) -> str:
     assert ctx.command is not None
-    return reply(ctx, await desk(ctx).close(_person(ctx), ctx.command.ticket, ctx.command.arg))
+    return reply(ctx, await desk(ctx).close(person(ctx), ctx.command.ticket, ctx.command.arg))
 
 
 @router.handler(command("reassign"), role(STAFF))
 async def reassign(ctx: Context) -> str:
     assert ctx.command is not None
-    return reply(ctx, await desk(ctx).reassign(_person(ctx), ctx.command.ticket, ctx.command.arg))
+    return reply(ctx, await desk(ctx).reassign(person(ctx), ctx.command.ticket, ctx.command.arg))
 
 
 @router.handler(command("recategorise"), role(STAFF))
 async def recategorise(ctx: Context) -> str:
     assert ctx.command is not None
     known = ctx.services.router.categories()
-    return reply(ctx, await desk(ctx).recategorise(_person(ctx), ctx.command.ticket, ctx.command.arg, known))
+    return reply(ctx, await desk(ctx).recategorise(person(ctx), ctx.command.ticket, ctx.command.arg, known))
 
 
 @router.handler(command("triage_queue"), role(STAFF))
 async def triage_queue(ctx: Context) -> str:
     d = desk(ctx)
-    tickets = await d.triage_queue(_person(ctx))
+    tickets = await d.triage_queue(person(ctx))
     if not tickets:
         return say(ctx, "triage.empty")
     lines = [say(ctx, "triage.header")]
@@ -52,8 +47,8 @@ async def triage_queue(ctx: Context) -> str:
 
 @router.handler(command("stats"), role(STAFF))
 async def stats(ctx: Context) -> str:
-    person = _person(ctx)
-    figures = await today_figures(ctx.session, person.staff_community_id, ctx.now)
+    staff = person(ctx)
+    figures = await today_figures(ctx.session, staff.staff_community_id, ctx.now)
     return say(ctx, "stats.today", **figures)
 
 

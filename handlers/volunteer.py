@@ -7,46 +7,41 @@ from bot.dispatcher import Router
 from bot.domain.identity import VOLUNTEER
 from bot.events import Context
 from bot.filters import command, role
-from handlers.common import desk, reply, say
+from handlers.common import desk, person, reply, say
 
 router = Router("volunteer")
 
 VOLUNTEER_COMMANDS = ("accept", "progress", "resolve", "hand_back", "todo", "leave", "back")
 
 
-def _person(ctx: Context):  # type: ignore[no-untyped-def]
-    assert ctx.sender is not None and ctx.sender.person is not None
-    return ctx.sender.person
-
-
 @router.handler(command("accept"), role(VOLUNTEER))
 async def accept(ctx: Context) -> str:
     assert ctx.command is not None
-    return reply(ctx, await desk(ctx).accept(_person(ctx), ctx.command.ticket))
+    return reply(ctx, await desk(ctx).accept(person(ctx), ctx.command.ticket))
 
 
 @router.handler(command("progress"), role(VOLUNTEER))
 async def progress(ctx: Context) -> str:
     assert ctx.command is not None
-    return reply(ctx, await desk(ctx).progress(_person(ctx), ctx.command.ticket, ctx.command.arg))
+    return reply(ctx, await desk(ctx).progress(person(ctx), ctx.command.ticket, ctx.command.arg))
 
 
 @router.handler(command("resolve"), role(VOLUNTEER))
 async def resolve(ctx: Context) -> str:
     assert ctx.command is not None
-    return reply(ctx, await desk(ctx).resolve(_person(ctx), ctx.command.ticket, ctx.command.arg))
+    return reply(ctx, await desk(ctx).resolve(person(ctx), ctx.command.ticket, ctx.command.arg))
 
 
 @router.handler(command("hand_back"), role(VOLUNTEER))
 async def hand_back(ctx: Context) -> str:
     assert ctx.command is not None
-    return reply(ctx, await desk(ctx).hand_back(_person(ctx), ctx.command.ticket, ctx.command.arg))
+    return reply(ctx, await desk(ctx).hand_back(person(ctx), ctx.command.ticket, ctx.command.arg))
 
 
 @router.handler(command("todo"), role(VOLUNTEER))
 async def todo(ctx: Context) -> str:
     d = desk(ctx)
-    tickets = await d.todo(_person(ctx))
+    tickets = await d.todo(person(ctx))
     if not tickets:
         return say(ctx, "todo.empty")
     lines = [say(ctx, "todo.header")]
@@ -58,7 +53,7 @@ async def todo(ctx: Context) -> str:
 @router.handler(command("leave", "back"), role(VOLUNTEER))
 async def leave(ctx: Context) -> str:
     assert ctx.command is not None
-    return reply(ctx, await desk(ctx).set_leave(_person(ctx), ctx.command.name == "leave"))
+    return reply(ctx, await desk(ctx).set_leave(person(ctx), ctx.command.name == "leave"))
 
 
 @router.handler(command(*VOLUNTEER_COMMANDS))

@@ -554,13 +554,18 @@ class TicketDesk:
     def _level_of(self, person: Person, ticket: Ticket) -> str:
         return STAFF if self._staff_of(person, ticket) else ticket.level
 
-    async def progress(self, person: Person, number: int | None, note: str) -> Outcome:
+    async def _in_hand(self, person: Person, number: int | None) -> Outcome:
+        """The ticket `person` is working on (number, or their only one), if they may act on it."""
         found = await self.person_ticket(person, number, (ASSIGNED, ACCEPTED))
+        if found.ok and found.ticket is not None and not self._may_act(person, found.ticket):
+            return Outcome(False, "refused.not_assigned", self.ticket_fields(found.ticket), found.ticket)
+        return found
+
+    async def progress(self, person: Person, number: int | None, note: str) -> Outcome:
+        found = await self._in_hand(person, number)
         if not found.ok or found.ticket is None:
             return found
         ticket = found.ticket
-        if not self._may_act(person, ticket):
-            return Outcome(False, "refused.not_assigned", self.ticket_fields(ticket), ticket)
         if ticket.state not in (ASSIGNED, ACCEPTED):
             return Outcome(False, "refused.state", self.ticket_fields(ticket), ticket)
         if not note.strip():
@@ -575,12 +580,10 @@ class TicketDesk:
         return Outcome(True, "progress.done", {**self.ticket_fields(ticket), "note": note}, ticket)
 
     async def resolve(self, person: Person, number: int | None, note: str) -> Outcome:
-        found = await self.person_ticket(person, number, (ASSIGNED, ACCEPTED))
+        found = await self._in_hand(person, number)
         if not found.ok or found.ticket is None:
             return found
         ticket = found.ticket
-        if not self._may_act(person, ticket):
-            return Outcome(False, "refused.not_assigned", self.ticket_fields(ticket), ticket)
         before = ticket.state
         if not await self.transition(ticket, RESOLVED, (ASSIGNED, ACCEPTED), resolved_at=self.now,
                                       accepted_at=ticket.accepted_at or self.now):
