@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import glob
 import json
 import os
 import shlex
@@ -40,10 +39,25 @@ PG_ADMIN = os.environ.get("LIANXIN_BENCH_PG", "postgresql+asyncpg://postgres@127
 ANCHOR = "aiohttp-wechatpy-1p"
 
 
-def server_spec(name: str, mode: str, port: int, db_url: str, procs: int) -> str:
-    env = f"LIANXIN_DATABASE_URL={shlex.quote(db_url)}"
-    cmd = f"env {env} {shlex.quote(sys.executable)} -m bot serve --no-worker --port {port} --processes {procs}"
+def write_config(path: Path, db_url: str, extra: str = "") -> Path:
+    """A config for one server under test: its database, merging off (every
+    request must open its own ticket, so tickets can be counted), plus `extra`."""
+    path.write_text(f'[database]\nurl = "{db_url}"\npool_size = 10\n\n[tickets]\nmerge_window_h = 0\n{extra}',
+                    encoding="utf-8")
+    return path
+
+
+def server_spec(name: str, mode: str, port: int, config: Path, procs: int, worker: bool = False) -> str:
+    cmd = (f"{shlex.quote(sys.executable)} -m bot --config {shlex.quote(str(config))} serve --port {port} "
+           f"--processes {procs}{'' if worker else ' --no-worker'}")
     return f"{name}|{mode}|text|http://127.0.0.1:{port}/wechat|{cmd}"
+
+
+def prepare(config: Path, roster: bool) -> None:
+    """Create the schema and, with `roster`, load the example roster (people bound)."""
+    command = "demo" if roster else "init-db"
+    subprocess.run([sys.executable, "-m", "bot", "--config", str(config), command], check=True, cwd=ROOT,
+                   stdout=subprocess.DEVNULL)
 
 
 async def _pg(sql: str) -> None:
@@ -61,10 +75,7 @@ def fresh_pg_database() -> str:
 
     name = f"lianxin_bench_{uuid.uuid4().hex[:8]}"
     asyncio.run(_pg(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-    subprocess.run([sys.executable, "-m", "bot", "init-db"], check=True, cwd=ROOT,
-                   env=dict(os.environ, LIANXIN_DATABASE_URL=url))
-    return url
+    return make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
 
 
 def count_rows(db_url: str) -> dict[str, int]:
@@ -110,6 +121,8 @@ def main() -> int:
     ap.add_argument("--duration", default="10s")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--no-anchor", action="store_true")
+    ap.add_argument("--roster", action="store_true",
+                    help="load the example roster first (requests naming a known building go to its people)")
     a = ap.parse_args()
     if not (BENCH / "compare.py").exists():
         print(f"the load harness is not at {BENCH}", file=sys.stderr)
@@ -117,19 +130,20 @@ def main() -> int:
     TMP.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = TMP / f"lianxin-{a.db}-{stamp}.jsonl"
-    servers, urls = [], {}
+    servers: list[str] = []
+    urls: dict[tuple[str, str], str] = {}
     port = 19300
     for procs in (int(p) for p in a.procs.split(",")):
         if procs > 1 and a.db == "sqlite":
             raise SystemExit("SQLite serves from one process; use --db postgresql for --procs > 1")
         for mode in a.modes.split(","):
             name = f"lianxin-{a.db}-{procs}p"
-            if a.db == "sqlite":
-                db_url = f"sqlite+aiosqlite:///{TMP}/{name}-{mode}-{stamp}.db"
-            else:
-                db_url = fresh_pg_database()
+            stem = TMP / f"{name}-{mode}-{stamp}"
+            db_url = f"sqlite+aiosqlite:///{stem}.db" if a.db == "sqlite" else fresh_pg_database()
+            config = write_config(Path(f"{stem}.toml"), db_url)
+            prepare(config, a.roster)
             urls[(name, mode)] = db_url
-            servers.append(server_spec(name, mode, port, db_url, procs))
+            servers.append(server_spec(name, mode, port, config, procs))
             port += 1
     only = "|".join([f"{n}" for n, _ in urls] + ([] if a.no_anchor else [ANCHOR]))
     cmd = [sys.executable, str(BENCH / "compare.py"), "--rounds", str(a.rounds), "--duration", a.duration,
@@ -152,11 +166,6 @@ def main() -> int:
               f"start-up {r.get('startup_s')} s; peak RSS {r.get('rss_mb')} MB; {r.get('cpu_us_per_req')} µs CPU/req")
     print("\nticket check (each announced ticket exists once; nothing doubled):")
     for (name, mode), db_url in urls.items():
-        if db_url.startswith("sqlite"):
-            candidates = sorted(glob.glob(db_url.split(":///", 1)[1]))
-            if not candidates:
-                print(f"  {name}[{mode}]: no database found")
-                continue
         counts = count_rows(db_url)
         whole = counts["announced"] == counts["tickets"] and counts["doubled"] == 0
         verdict = "ok" if whole and counts["announced_without_ticket"] == 0 else "FAILED"
