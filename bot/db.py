@@ -55,7 +55,9 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    """Sessions that flush only when told (or at commit): the rows a request
+    adds (ticket events, outbox messages) go to the database in one batch."""
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
 def redact(url: str) -> str:
