@@ -77,6 +77,7 @@ def initialise() -> None:
     with _lock:
         if _tokenizer is not None:
             return
+        jieba.setLogLevel(logging.WARNING)  # its own stderr handler, set to DEBUG at import
         tk = jieba.Tokenizer()
         tk.tmp_dir = str(cache_dir())
         tk.cache_file = CACHE_FILE
