@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-import cn2an
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -94,6 +93,8 @@ def _number(text: str) -> int | None:
     if text.isascii():
         return int(text) if text.isdigit() else None
     try:
+        import cn2an  # only imports need it; kept off the webhook's start-up
+
         value = cn2an.cn2an(text, "normal")
     except (ValueError, KeyError, IndexError):
         return None
