@@ -90,6 +90,7 @@ class TicketsConfig:
         default_factory=lambda: {"default": DeadlineRule(4, 72), "urgent": DeadlineRule(0.5, 4)}
     )
     holidays: tuple[str, ...] = ()
+    unplaced_staff_phones: tuple[str, ...] = ()
     workday_start: str = "08:30"
     workday_end: str = "17:30"
 
@@ -262,8 +263,13 @@ def parse(raw: dict[str, Any], source: str = "<dict>") -> Config:
             date.fromisoformat(h) if isinstance(h, str) and len(h) == 10 else date.fromisoformat("")
         except ValueError:
             raise ConfigError("tickets.holidays", "a list of YYYY-MM-DD dates", h) from None
+    unplaced = _take(t, "tickets", "unplaced_staff_phones", list, [], expected="a list of staff phone numbers")
+    for phone in unplaced:
+        if not isinstance(phone, str) or not phone.isdigit():
+            raise ConfigError("tickets.unplaced_staff_phones", "a list of phone numbers as strings", phone)
     tickets = TicketsConfig(
         category_first_level=dict(first),
+        unplaced_staff_phones=tuple(unplaced),
         media_attach_window_min=_take(t, "tickets", "media_attach_window_min", int, 30, _positive,
                                       "a positive number of minutes"),
         merge_window_h=_take(t, "tickets", "merge_window_h", float, 48.0, lambda v: v >= 0,

@@ -425,3 +425,16 @@ async def test_a_bare_digit_with_nothing_to_rate_is_not_a_rating(wechat: WeChat,
     reply = await wechat.send(RESIDENT, "5")
     assert "分" not in reply
     assert "评价" not in reply or "没有待评价" in reply
+
+
+async def test_unplaced_requests_go_to_the_configured_dispatchers_only(db: Database, aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+    from bot.services import build
+    from bot.webhook import create_app
+    from tests.conftest import make_config
+
+    roster = await make_roster(db)
+    config = make_config(db.url, tickets={"unplaced_staff_phones": [roster.other_staff.phone]})
+    wechat = WeChat(await aiohttp_client(create_app(build(config, db))), "aes")
+    no = ticket_no(await wechat.send("o_stranger", "门口垃圾堆了好几天没人收"))
+    told = {m.person_id for m in await outbox(db, ticket_id=no)}
+    assert told == {roster.other_staff.id}

@@ -154,6 +154,9 @@ class TicketDesk:
                                                 compound_id=None, community_id=ticket.community_id)
             staff = chain.staff
         on_duty = [p for p in staff if assignment.available(p)]
+        dispatchers = self.config.tickets.unplaced_staff_phones
+        if ticket.community_id is None and dispatchers:
+            on_duty = [p for p in on_duty if p.phone in dispatchers]
         for person in on_duty:
             self.notify_person(person, kind, key, ticket, **self.ticket_fields(ticket), **fields)
         return on_duty
@@ -714,8 +717,8 @@ class TicketDesk:
         if person.staff_community_id is not None:
             query = query.where(or_(Ticket.community_id == person.staff_community_id,
                                     Ticket.community_id.is_(None)))
-        return list((await self.session.scalars(
-            query.order_by(Ticket.urgent.desc(), Ticket.id).limit(10))).all())
+        return list((await self.session.scalars(  # urgent first, then the most overdue
+            query.order_by(Ticket.urgent.desc(), Ticket.accept_due_at, Ticket.id).limit(10))).all())
 
     # ------------------------------------------------------- the clock (吹哨)
 
