@@ -63,7 +63,7 @@ class Message:
             content = ""
         return cls(
             openid=openid,
-            account=fields.get("ToUserName", ""),
+            account=fields.get("ToUserName", "").strip(),
             msg_type=msg_type,
             create_time=create_time,
             msg_id=msg_id,

@@ -54,8 +54,8 @@ def parse_xml(body: bytes) -> dict[str, str]:
     if root.tag != "xml":
         raise BadRequest("root element is not <xml>")
     fields: dict[str, str] = {}
-    for child in root:
-        fields[child.tag] = (child.text or "").strip() if len(child) == 0 else _flatten(child)
+    for child in root:  # text as sent (a resident's leading spaces are theirs); callers strip what is structural
+        fields[child.tag] = (child.text or "") if len(child) == 0 else _flatten(child)
     return fields
 
 
@@ -107,7 +107,7 @@ class SafeMode:
 
     def decrypt(self, body: bytes, msg_signature: str, timestamp: str, nonce: str) -> bytes:
         envelope = parse_xml(body)
-        encrypted = envelope.get("Encrypt")
+        encrypted = envelope.get("Encrypt", "").strip()
         if not encrypted:
             raise BadRequest("safe-mode body without <Encrypt>")
         if not signature_ok((self.token, timestamp, nonce, encrypted), msg_signature):
