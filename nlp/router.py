@@ -372,11 +372,14 @@ class Router:
             if m.term.urgent:
                 cues.append(m)
         suffixes = tuple(rules.past_suffix)
+        denials = tuple(rules.negated_before)
 
         def live(pos: int, end: int) -> bool:
             ci = clauses.of(pos)
             if ci in hedged or (ci in past and ci not in present):
                 return False
+            if denials and norm.endswith(denials, max(0, pos - 6), pos):
+                return False  # "没有闻到煤气味": the resident says it is not there
             return not (suffixes and norm.startswith(suffixes, end))
 
         for m in cues:

@@ -64,6 +64,7 @@ class Rules:
     past: list[str]
     present: list[str]
     past_suffix: list[str]
+    negated_before: list[str]
     hedge: list[str]
     resolved: list[str]
     neutral: list[str]
@@ -262,6 +263,7 @@ def _validate(doc: dict[str, Any]) -> Rules:
         past=_strings(urgency.get("past", []), "urgency.past"),
         present=_strings(urgency.get("present", []), "urgency.present"),
         past_suffix=_strings(urgency.get("past_suffix", []), "urgency.past_suffix"),
+        negated_before=_strings(urgency.get("negated_before", []), "urgency.negated_before"),
         hedge=_strings(urgency.get("hedge", []), "urgency.hedge"),
         resolved=_strings(urgency.get("resolved", []), "urgency.resolved"),
         neutral=_strings(_table(doc, "neutral").get("words", []), "neutral.words"),
