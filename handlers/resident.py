@@ -10,7 +10,8 @@ from bot.dispatcher import Router
 from bot.domain import identity
 from bot.domain.identity import STAFF, VOLUNTEER
 from bot.domain.roster import describe_household
-from bot.domain.tickets import Request
+from bot.domain.stats import CHINA
+from bot.domain.tickets import Request, surname
 from bot.events import Context
 from bot.filters import intent
 from bot.models import Person, TicketEvent
@@ -67,14 +68,8 @@ async def bind(ctx: Context) -> str:
     member = await ctx.session.get(Person, household.member_id) if household.member_id else None
     if member is None:
         return say(ctx, "bind.done_no_member", address=full)
-    handler = say(ctx, "role.person", title=say(ctx, "role.member"), surname=_surname(member.name))
+    handler = say(ctx, "role.person", title=say(ctx, "role.member"), surname=surname(member.name))
     return say(ctx, "bind.done", address=full, handler=handler)
-
-
-def _surname(name: str) -> str:
-    from bot.domain.tickets import surname
-
-    return surname(name)
 
 
 async def list_my_tickets(ctx: Context) -> str:
@@ -103,17 +98,11 @@ async def status(ctx: Context) -> str:
         select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id.desc()).limit(1))
     last_text = ""
     if last is not None:
-        when = last.at.astimezone(_china()).strftime("%m-%d %H:%M")
+        when = last.at.astimezone(CHINA).strftime("%m-%d %H:%M")
         last_text = f"{when} {last.note}" if last.note and last.action == "progress" else \
             f"{when} {say(ctx, f'state.{ticket.state}')}"
     return say(ctx, "ticket.detail", **d.ticket_fields(ticket), handler=await d.handler_label(ticket),
                last=last_text)
-
-
-def _china():  # type: ignore[no-untyped-def]
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo("Asia/Shanghai")
 
 
 @router.handler(intent("urge"))
