@@ -84,9 +84,6 @@ async def serve(config: Config, host: str | None = None, port: int | None = None
     bind_port = port if port is not None else config.server.port
     site = web.TCPSite(runner, bind_host, bind_port, reuse_port=reuse_port or None)
     await site.start()
-    from nlp.places import preload_numerals
-
-    asyncio.get_running_loop().run_in_executor(None, preload_numerals)
     print(f"Lianxin listening on http://{bind_host}:{bind_port}{config.wechat.path} "
           f"(database {redact(config.database.url)}, "
           f"{'AES safe mode' if config.aes_mode else 'plaintext mode'})", flush=True)

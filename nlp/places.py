@@ -61,11 +61,6 @@ _STREET_NUMBER = re.compile(rf"\s?({_NUM})\s?号(院)?(?!楼|栋|单元|室|房)
 NO_PLACE = Place("")
 
 
-def preload_numerals() -> None:
-    """Import cn2an now (the server calls this in a thread once it is listening)."""
-    import cn2an  # noqa: F401
-
-
 def to_int(digits: str) -> int | None:
     """``"12"``, ``"十二"``, ``"六零三"`` → int (cn2an for Chinese numerals)."""
     digits = digits.strip()
@@ -73,7 +68,7 @@ def to_int(digits: str) -> int | None:
         return None
     if digits.isascii():
         return int(digits) if digits.isdigit() else None
-    import cn2an  # imported on first use (a fifth of a second); preload_numerals() warms it
+    import cn2an  # imported on the first Chinese numeral (a fifth of a second, once)
 
     try:
         value = cn2an.cn2an(digits, "smart")

@@ -18,7 +18,25 @@ import tempfile
 import threading
 from pathlib import Path
 
-import jieba
+
+def _import_jieba():  # type: ignore[no-untyped-def]
+    """Import jieba without pkg_resources: jieba tries that deprecated module
+    (12 MB and a tenth of a second) only to locate its own data files, and
+    falls back to a plain path when the import fails."""
+    import sys
+
+    blocked = "pkg_resources" not in sys.modules
+    if blocked:
+        sys.modules["pkg_resources"] = None  # type: ignore[assignment]
+    try:
+        import jieba
+    finally:
+        if blocked and sys.modules.get("pkg_resources") is None:
+            del sys.modules["pkg_resources"]
+    return jieba
+
+
+jieba = _import_jieba()
 
 log = logging.getLogger(__name__)
 
