@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.domain.tickets import Outcome, TicketDesk
 from bot.events import Context
-from bot.models import Person
+from bot.models import Person, Ticket
 
 
 def desk(ctx: Context) -> TicketDesk:
@@ -25,3 +25,13 @@ def person(ctx: Context) -> Person:
     """The roster person writing (handlers behind a role filter only)."""
     assert ctx.sender is not None and ctx.sender.person is not None
     return ctx.sender.person
+
+
+def listing(ctx: Context, d: TicketDesk, tickets: list[Ticket], section: str) -> str:
+    """A list of tickets from the texts of `section`: header, one item each, footer (or empty)."""
+    if not tickets:
+        return say(ctx, f"{section}.empty")
+    lines = [say(ctx, f"{section}.header")]
+    lines += [say(ctx, f"{section}.item", **d.ticket_fields(t)) for t in tickets]
+    lines.append(say(ctx, f"{section}.footer"))
+    return "\n".join(lines)

@@ -4,18 +4,14 @@ which is a request that opens a ticket."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from bot.dispatcher import Router
 from bot.domain import identity
 from bot.domain.identity import STAFF, VOLUNTEER
-from bot.domain.roster import describe_household
 from bot.domain.stats import CHINA
 from bot.domain.tickets import Request, surname
 from bot.events import Context
 from bot.filters import intent
-from bot.models import Person, TicketEvent
-from handlers.common import desk, reply, say
+from handlers.common import desk, listing, reply, say
 
 router = Router("resident")
 
@@ -54,34 +50,20 @@ async def bind(ctx: Context) -> str:
             return say(ctx, outcome.reason)
         return say(ctx, "bind.invite_done", name=outcome.person.name)
     place = ctx.analysis.place
-    if place.building is None or not place.room:
-        return say(ctx, "bind.need_address")
-    match = await identity.match_address(ctx.session, building=place.building, unit=place.unit, room=place.room,
-                                         compound=place.name)
-    address = place.text or ctx.text
-    if match.household is None:
-        return say(ctx, "bind.ambiguous" if match.candidates > 1 else "bind.not_found", address=address)
-    household = match.household
-    ctx.sender.resident.household_id = household.id
-    ctx.sender.resident.bound_at = ctx.now
-    full = await describe_household(ctx.session, household)
-    member = await ctx.session.get(Person, household.member_id) if household.member_id else None
-    if member is None:
-        return say(ctx, "bind.done_no_member", address=full)
-    handler = say(ctx, "role.person", title=say(ctx, "role.member"), surname=surname(member.name))
-    return say(ctx, "bind.done", address=full, handler=handler)
+    bound = await identity.bind_address(ctx.session, ctx.sender, building=place.building, unit=place.unit,
+                                        room=place.room, compound=place.name, now=ctx.now)
+    if bound.household is None:
+        return say(ctx, bound.refusal, address=place.text or ctx.text)
+    if bound.member is None:
+        return say(ctx, "bind.done_no_member", address=bound.address)
+    handler = say(ctx, "role.person", title=say(ctx, "role.member"), surname=surname(bound.member.name))
+    return say(ctx, "bind.done", address=bound.address, handler=handler)
 
 
 async def list_my_tickets(ctx: Context) -> str:
     assert ctx.sender is not None
     d = desk(ctx)
-    tickets = await d.my_tickets(ctx.sender)
-    if not tickets:
-        return say(ctx, "ticket.list_empty")
-    lines = [say(ctx, "ticket.list_header")]
-    lines += [say(ctx, "ticket.list_item", **d.ticket_fields(t)) for t in tickets]
-    lines.append(say(ctx, "ticket.list_footer"))
-    return "\n".join(lines)
+    return listing(ctx, d, await d.my_tickets(ctx.sender), "my_tickets")
 
 
 @router.handler(intent("status_query"))
@@ -94,8 +76,7 @@ async def status(ctx: Context) -> str:
     if not found.ok or found.ticket is None:
         return reply(ctx, found)
     ticket = found.ticket
-    last = await ctx.session.scalar(
-        select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id.desc()).limit(1))
+    last = await d.last_event(ticket)
     last_text = ""
     if last is not None:
         when = last.at.astimezone(CHINA).strftime("%m-%d %H:%M")

@@ -7,7 +7,7 @@ from bot.domain.identity import STAFF
 from bot.domain.stats import today_figures
 from bot.events import Context
 from bot.filters import command, role
-from handlers.common import desk, person, reply, say
+from handlers.common import desk, listing, person, reply, say
 
 router = Router("staff")
 
@@ -36,13 +36,7 @@ async def recategorise(ctx: Context) -> str:
 @router.handler(command("triage_queue"), role(STAFF))
 async def triage_queue(ctx: Context) -> str:
     d = desk(ctx)
-    tickets = await d.triage_queue(person(ctx))
-    if not tickets:
-        return say(ctx, "triage.empty")
-    lines = [say(ctx, "triage.header")]
-    lines += [say(ctx, "triage.item", **d.ticket_fields(t)) for t in tickets]
-    lines.append(say(ctx, "triage.footer"))
-    return "\n".join(lines)
+    return listing(ctx, d, await d.triage_queue(person(ctx)), "triage")
 
 
 @router.handler(command("stats"), role(STAFF))

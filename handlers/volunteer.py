@@ -7,7 +7,7 @@ from bot.dispatcher import Router
 from bot.domain.identity import VOLUNTEER
 from bot.events import Context
 from bot.filters import command, role
-from handlers.common import desk, person, reply, say
+from handlers.common import desk, listing, person, reply, say
 
 router = Router("volunteer")
 
@@ -41,13 +41,7 @@ async def hand_back(ctx: Context) -> str:
 @router.handler(command("todo"), role(VOLUNTEER))
 async def todo(ctx: Context) -> str:
     d = desk(ctx)
-    tickets = await d.todo(person(ctx))
-    if not tickets:
-        return say(ctx, "todo.empty")
-    lines = [say(ctx, "todo.header")]
-    lines += [say(ctx, "todo.item", **d.ticket_fields(t)) for t in tickets]
-    lines.append(say(ctx, "todo.footer"))
-    return "\n".join(lines)
+    return listing(ctx, d, await d.todo(person(ctx)), "todo")
 
 
 @router.handler(command("leave", "back"), role(VOLUNTEER))

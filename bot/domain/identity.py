@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import insert_ignore
+from bot.domain.roster import describe_household
 from bot.models import Building, Compound, Household, Invite, Person, Resident
 
 INVITE_TTL = timedelta(hours=72)
@@ -128,3 +129,28 @@ async def match_address(session: AsyncSession, *, building: int | None, unit: in
         query = query.where(Compound.name.contains(compound))
     found = list((await session.scalars(query.limit(5))).all())
     return AddressMatch(found[0] if len(found) == 1 else None, len(found))
+
+
+@dataclass
+class AddressBinding:
+    """A resident's 绑定 <address>: the household bound (with its address and
+    linked member), or the text key saying why nothing was bound."""
+
+    household: Household | None = None
+    address: str = ""
+    member: Person | None = None
+    refusal: str = ""
+
+
+async def bind_address(session: AsyncSession, sender: Sender, *, building: int | None, unit: int | None,
+                       room: str | None, compound: str | None, now: datetime) -> AddressBinding:
+    """Bind the sender to the one household the address names; nothing is bound otherwise."""
+    if building is None or not room:
+        return AddressBinding(refusal="bind.need_address")
+    match = await match_address(session, building=building, unit=unit, room=room, compound=compound)
+    if match.household is None:
+        return AddressBinding(refusal="bind.ambiguous" if match.candidates > 1 else "bind.not_found")
+    household = match.household
+    sender.resident.household_id, sender.resident.bound_at = household.id, now
+    member = await session.get(Person, household.member_id) if household.member_id else None
+    return AddressBinding(household, await describe_household(session, household), member)

@@ -388,6 +388,10 @@ class TicketDesk:
             return Outcome(False, "ticket.none_waiting")
         return Outcome(True, "", self.ticket_fields(ticket), ticket)
 
+    async def last_event(self, ticket: Ticket) -> TicketEvent | None:
+        return await self.session.scalar(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
+                                         .order_by(TicketEvent.id.desc()).limit(1))
+
     async def my_tickets(self, sender: Sender, limit: int = 5) -> list[Ticket]:
         followed = select(TicketFollower.ticket_id).where(TicketFollower.openid == sender.openid)
         return list((await self.session.scalars(
