@@ -258,3 +258,14 @@ def test_adding_in_two_steps_is_adding_once(start: datetime, h1: float, h2: floa
     stepwise = PROPERTY_CAL.add_working_hours(PROPERTY_CAL.add_working_hours(start, h1), h2)
     at_once = PROPERTY_CAL.add_working_hours(start, h1 + h2)
     assert abs(stepwise - at_once) <= timedelta(microseconds=2)
+
+
+def test_a_tiny_amount_on_a_holiday_counts_from_the_next_working_morning() -> None:
+    # Found by the property above: 1.35e-10 h rounds to 0 µs and used to return the holiday itself,
+    # while twice as much jumped to the next working morning.
+    holiday = datetime(2025, 1, 1, 3, 0, tzinfo=UTC)
+    once = PROPERTY_CAL.add_working_hours(holiday, 1.35e-10)
+    twice = PROPERTY_CAL.add_working_hours(holiday, 2.7e-10)
+    assert PROPERTY_CAL.is_working_time(once)
+    assert abs(twice - once) <= timedelta(microseconds=2)
+    assert PROPERTY_CAL.add_working_hours(once, 1.35e-10) - once <= timedelta(microseconds=1)

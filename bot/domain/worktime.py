@@ -144,14 +144,17 @@ class WorkCalendar:
         Only time inside working periods counts; a start outside them counts
         from the next working period. A deadline that uses up a day exactly
         lands on that day's end (17:30), not the next morning. ``hours=0``
-        returns ``start`` unchanged.
+        returns ``start`` unchanged; any positive amount, even one that rounds
+        to zero microseconds, counts from working time (so adding a tiny amount
+        on a holiday lands on the next working morning, like adding twice as
+        much).
         """
         moment = _require_aware(start, "start")
         if hours < 0:
             raise ValueError(f"hours must be >= 0, got {hours!r}")
-        remaining = timedelta(hours=hours)
-        if remaining == _ZERO:
+        if hours == 0:
             return moment
+        remaining = timedelta(hours=hours)
         day = moment.astimezone(self.tz).date()
         while True:
             period = self.working_period(day)
