@@ -16,7 +16,7 @@ from bot.models import utcnow
 from bot.texts import Texts, texts
 
 if TYPE_CHECKING:
-    from bot.dispatcher import Dispatcher
+    from bot.chat.dispatcher import Dispatcher
     from nlp import Router
 
 

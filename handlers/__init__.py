@@ -4,7 +4,7 @@ volunteers and staff, then residents' intents, then requests)."""
 
 from __future__ import annotations
 
-from bot.dispatcher import Dispatcher
+from bot.chat.dispatcher import Dispatcher
 
 
 def build_dispatcher() -> Dispatcher:

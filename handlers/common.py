@@ -3,8 +3,8 @@ rendering a reply from an Outcome."""
 
 from __future__ import annotations
 
+from bot.chat.context import Context
 from bot.domain.tickets import Outcome, TicketDesk
-from bot.events import Context
 from bot.models import Person, Ticket
 
 

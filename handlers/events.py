@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.dispatcher import Router
-from bot.events import Context
-from bot.filters import click, event
+from bot.chat.context import Context
+from bot.chat.dispatcher import Router
+from bot.chat.filters import click, event
 from handlers.common import say
 from handlers.resident import list_my_tickets
 

@@ -3,9 +3,9 @@ ignored; a command nobody may use is explained."""
 
 from __future__ import annotations
 
-from bot.dispatcher import Router
-from bot.events import Context
-from bot.filters import any_message, msg_type
+from bot.chat.context import Context
+from bot.chat.dispatcher import Router
+from bot.chat.filters import any_message, msg_type
 from handlers.common import say
 
 router = Router("fallback")

@@ -3,10 +3,10 @@ a bare "4" or "没解决" from a resident whose ticket was just resolved."""
 
 from __future__ import annotations
 
-from bot.dispatcher import Filter, Router
+from bot.chat.context import Context
+from bot.chat.dispatcher import Filter, Router
+from bot.chat.filters import msg_type
 from bot.domain.followup import read_answer
-from bot.events import Context
-from bot.filters import msg_type
 from handlers.common import desk, reply
 
 router = Router("followup")

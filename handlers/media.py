@@ -7,9 +7,9 @@ locations join the sender's recent open ticket, else wait for the next request.
 
 from __future__ import annotations
 
-from bot.dispatcher import Filter, Router
-from bot.events import Context
-from bot.filters import msg_type
+from bot.chat.context import Context
+from bot.chat.dispatcher import Filter, Router
+from bot.chat.filters import msg_type
 from handlers.common import desk, reply, say
 
 router = Router("media")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from bot.chat.context import Context
 from bot.domain.identity import VOLUNTEER, load_sender
-from bot.events import Context
 
 Next = Callable[[Context], Awaitable[str | None]]
 

@@ -4,13 +4,13 @@ which is a request that opens a ticket."""
 
 from __future__ import annotations
 
-from bot.dispatcher import Router
+from bot.chat.context import Context
+from bot.chat.dispatcher import Router
+from bot.chat.filters import intent
 from bot.domain import identity
 from bot.domain.identity import STAFF, VOLUNTEER
 from bot.domain.stats import CHINA
 from bot.domain.tickets import Request, surname
-from bot.events import Context
-from bot.filters import intent
 from handlers.common import desk, listing, reply, say
 
 router = Router("resident")

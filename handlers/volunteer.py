@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from bot.dispatcher import Router
+from bot.chat.context import Context
+from bot.chat.dispatcher import Router
+from bot.chat.filters import command, role
 from bot.domain.identity import VOLUNTEER
-from bot.events import Context
-from bot.filters import command, role
 from handlers.common import desk, listing, person, reply, say
 
 router = Router("volunteer")

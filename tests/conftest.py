@@ -183,7 +183,7 @@ async def services(db: Database, clock: Clock):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 async def client(services, aiohttp_client):  # type: ignore[no-untyped-def]
-    from bot.webhook import create_app
+    from bot.web.webhook import create_app
 
     return await aiohttp_client(create_app(services))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from bot.cli_nlp import classify, evaluate
+from bot.cli.nlp import classify, evaluate
 
 
 def test_classify_reads_lines_and_writes_json_lines() -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from bot.db import Database
 from bot.models import Ticket, TicketEvent
 from bot.services import build
-from bot.webhook import create_app
+from bot.web.webhook import create_app
 from tests.conftest import WeChat, make_config
 from tests.roster import make_roster
 

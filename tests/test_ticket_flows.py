@@ -429,7 +429,7 @@ async def test_a_bare_digit_with_nothing_to_rate_is_not_a_rating(wechat: WeChat,
 
 async def test_unplaced_requests_go_to_the_configured_dispatchers_only(db: Database, aiohttp_client) -> None:  # type: ignore[no-untyped-def]
     from bot.services import build
-    from bot.webhook import create_app
+    from bot.web.webhook import create_app
     from tests.conftest import make_config
 
     roster = await make_roster(db)

@@ -222,7 +222,7 @@ async def test_an_event_retry_is_recognised_by_sender_time_and_event(client, db:
 
 
 async def test_old_nonces_are_forgotten_after_twice_the_window(client, db: Database, services, clock) -> None:
-    from bot.inbox import forget_old_nonces
+    from bot.web.inbox import forget_old_nonces
 
     wechat = WeChat(client, "plain")
     await wechat.send("o1", "你好")

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot.db import Database
 from bot.models import InboundMessage
 from bot.services import build
-from bot.webhook import create_app
+from bot.web.webhook import create_app
 from tests.conftest import WeChat, _create_schema, make_config
 
 # characters XML 1.0 can carry (WeChat cannot send the others)

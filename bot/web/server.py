@@ -15,7 +15,7 @@ from aiohttp import web
 from bot import services as services_mod
 from bot.config import Config
 from bot.db import Database, ensure_schema, redact
-from bot.webhook import create_app
+from bot.web.webhook import create_app
 
 log = logging.getLogger("lianxin.server")
 
@@ -41,7 +41,7 @@ def background_tasks(config: Config, worker: bool) -> list[BackgroundTask]:
 
 
 async def _housekeeping(services: services_mod.Services, stop: asyncio.Event) -> None:
-    from bot.inbox import forget_old_nonces
+    from bot.web.inbox import forget_old_nonces
 
     while not stop.is_set():
         try:
@@ -57,7 +57,7 @@ async def prepare_database(config: Config, demo: bool) -> Database:
     if db.sqlite or demo:
         await ensure_schema(db)
     if demo:
-        from bot.domain.demo import load_demo
+        from bot.cli.demo_data import load_demo
 
         await load_demo(db)
     return db
@@ -113,7 +113,7 @@ async def show_demo(config: Config, db: Database, url: str) -> None:
     from aiohttp import ClientSession
     from sqlalchemy import select
 
-    from bot.domain.demo import DEMO_RESIDENT, DEMO_TEXT
+    from bot.cli.demo_data import DEMO_RESIDENT, DEMO_TEXT
     from bot.models import OutboxMessage, Person, Ticket
     from bot.wechat.simulator import WeChatSimulator
 

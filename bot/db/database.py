@@ -17,7 +17,7 @@ from sqlalchemy import Table, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from bot.sqlite_inline import connector
+from bot.db.sqlite_inline import connector
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # The newest migration; a test keeps it equal to alembic's head. Lets start-up

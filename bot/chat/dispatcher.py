@@ -13,7 +13,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from bot.events import Context
+from bot.chat.context import Context
 
 HandlerFn = Callable[[Context], Awaitable[str | None]]
 Middleware = Callable[[Context, Callable[[Context], Awaitable[str | None]]], Awaitable[str | None]]

@@ -17,9 +17,9 @@ from datetime import datetime
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import inbox
-from bot.events import Context, Message
+from bot.chat.context import Context, Message
 from bot.services import Services
+from bot.web import inbox
 from bot.wechat.protocol import (
     BadRequest,
     Forbidden,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from bot.cli import CliState, pass_state, run
+from bot.cli.base import CliState, pass_state, run
 from bot.db import Database, is_sqlite, upgrade
 from bot.domain.roster import ImportReport, RosterFileError, import_rosters
 

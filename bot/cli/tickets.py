@@ -12,7 +12,7 @@ from typing import Any
 import click
 from sqlalchemy import or_, select
 
-from bot.cli import CliState, pass_state, run
+from bot.cli.base import CliState, pass_state, run
 from bot.db import Database
 from bot.models import Community, Person, Ticket, TicketEvent, utcnow
 

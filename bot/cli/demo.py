@@ -11,7 +11,7 @@ import click
 from aiohttp import ClientSession, web
 from sqlalchemy import select
 
-from bot.cli import CliState, pass_state, run
+from bot.cli.base import CliState, pass_state, run
 from bot.config import Config
 from bot.db import Database, upgrade
 from bot.models import OutboxMessage, Person
@@ -23,7 +23,7 @@ PHONE = re.compile(r"^1\d{10}$")
 @pass_state
 def demo(state: CliState) -> None:
     """Load the example roster into the configured database and say what to try."""
-    from bot.domain.demo import DEMO_RESIDENT, DEMO_TEXT, load_demo
+    from bot.cli.demo_data import DEMO_RESIDENT, DEMO_TEXT, load_demo
 
     config = state.config()
 
@@ -48,7 +48,7 @@ class WebhookSession:
 
     def __init__(self, config: Config, db: Database) -> None:
         from bot import services as services_mod
-        from bot.webhook import create_app
+        from bot.web.webhook import create_app
 
         self.config = config
         self.db = db

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from bot.cli import CliState, pass_state, run
+from bot.cli.base import CliState, pass_state, run
 from bot.db import Database
 from bot.domain.stats import CHINA, COLUMNS, LEVEL_NAMES, LEVEL_TITLES, RATE_COLUMNS, Report, percent, report
 from bot.models import utcnow

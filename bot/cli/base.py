@@ -111,8 +111,8 @@ def init_db(state: CliState) -> None:
 def serve(state: CliState, host: str | None, port: int | None, demo: bool, no_worker: bool, processes: int,
           sibling: bool, verbose: bool) -> None:
     """Run the webhook (and, unless disabled, the outbox worker and the deadline clock)."""
-    from bot.server import serve as run_server
-    from bot.server import spawn_siblings
+    from bot.web.server import serve as run_server
+    from bot.web.server import spawn_siblings
 
     config = state.config()
     if processes > 1 and config.database.url.startswith("sqlite"):
@@ -132,13 +132,13 @@ def serve(state: CliState, host: str | None, port: int | None, demo: bool, no_wo
 
 
 LazyGroup.lazy = {
-    "classify": ("bot.cli_nlp", "classify"),
-    "eval": ("bot.cli_nlp", "eval"),
-    "import-roster": ("bot.cli_roster", "import-roster"),
-    "invite": ("bot.cli_tickets", "invite"),
-    "tickets": ("bot.cli_tickets", "tickets"),
-    "stats": ("bot.cli_stats", "stats"),
-    "worker": ("bot.cli_delivery", "worker"),
-    "demo": ("bot.cli_demo", "demo"),
-    "chat": ("bot.cli_demo", "chat"),
+    "classify": ("bot.cli.nlp", "classify"),
+    "eval": ("bot.cli.nlp", "eval"),
+    "import-roster": ("bot.cli.roster", "import-roster"),
+    "invite": ("bot.cli.tickets", "invite"),
+    "tickets": ("bot.cli.tickets", "tickets"),
+    "stats": ("bot.cli.stats", "stats"),
+    "worker": ("bot.cli.delivery", "worker"),
+    "demo": ("bot.cli.demo", "demo"),
+    "chat": ("bot.cli.demo", "chat"),
 }

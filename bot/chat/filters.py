@@ -1,8 +1,8 @@
-"""Small composable filters that handlers declare (see bot.dispatcher)."""
+"""Small composable filters that handlers declare (see bot.chat.dispatcher)."""
 
 from __future__ import annotations
 
-from bot.dispatcher import Filter
+from bot.chat.dispatcher import Filter
 
 
 def msg_type(*types: str) -> Filter:

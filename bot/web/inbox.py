@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.chat.context import Message
 from bot.db import Database, insert_ignore
-from bot.events import Message
 from bot.models import InboundMessage, SeenNonce
 from bot.wechat.protocol import Forbidden
 

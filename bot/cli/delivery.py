@@ -12,7 +12,7 @@ import signal
 
 import click
 
-from bot.cli import CliState, pass_state, run, setup_logging
+from bot.cli.base import CliState, pass_state, run, setup_logging
 from bot.config import Config
 
 
