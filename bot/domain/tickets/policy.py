@@ -1,0 +1,50 @@
+"""The permission policy: who may act on which ticket."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, or_, select
+
+from bot.domain.assignment import STAFF
+from bot.domain.tickets.core import DeskCore
+from bot.models import (
+    Building,
+    Compound,
+    Household,
+    Person,
+    Ticket,
+    TicketEvent,
+)
+
+
+class DeskPolicy(DeskCore):
+    """Who may act on a ticket: the assignee, staff of its community, people
+    notified of an urgent ticket, and the community a person belongs to."""
+
+    def _may_act(self, person: Person, ticket: Ticket) -> bool:
+        return ticket.assignee_id == person.id or self._staff_of(person, ticket)
+
+    @staticmethod
+    def _staff_of(person: Person, ticket: Ticket) -> bool:
+        return person.staff_community_id is not None and (
+            ticket.community_id is None or ticket.community_id == person.staff_community_id)
+
+    async def _urgent_notified(self, person: Person, ticket: Ticket) -> bool:
+        if not ticket.urgent:
+            return False
+        events = (await self.session.scalars(select(TicketEvent.data).where(
+            TicketEvent.ticket_id == ticket.id, TicketEvent.action == "urgent_fan_out"))).all()
+        return any(person.id in (data or {}).get("notified", []) for data in events)
+
+
+    def _level_of(self, person: Person, ticket: Ticket) -> str:
+        return STAFF if self._staff_of(person, ticket) else ticket.level
+
+
+    async def _in_community(self, person: Person, community_id: int) -> bool:
+        if person.staff_community_id == community_id:
+            return True
+        linked = select(func.count()).select_from(Household).join(Building).join(Compound).where(
+            Compound.community_id == community_id,
+            or_(Household.member_id == person.id, Building.head_id == person.id,
+                Compound.secretary_id == person.id))
+        return bool(await self.session.scalar(linked))
