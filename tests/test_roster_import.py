@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
 from bot.db import Database
-from bot.domain.roster import describe_household, find_households, import_roster, import_rosters
+from bot.domain.roster.addresses import describe_household, find_households
+from bot.domain.roster.importer import import_roster, import_rosters
 from bot.models import Building, Community, Compound, Household, Person, Township
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "roster"

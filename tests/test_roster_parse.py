@@ -6,20 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain.roster import (
-    HouseholdRow,
-    RawSheet,
-    RosterFileError,
-    StaffRow,
+from bot.domain.roster.columns import RosterFileError
+from bot.domain.roster.sheets import HouseholdRow, RawSheet, StaffRow, load_sheets, parse_sheet, read_sheets
+from bot.domain.roster.values import (
     format_address,
-    load_sheets,
     normalize_name,
     normalize_phone,
     normalize_room,
     parse_building,
-    parse_sheet,
     parse_unit,
-    read_sheets,
 )
 
 HEADER = "乡镇,社区,小区,楼栋,单元,房号,户主,联户党员,党员电话,楼栋长,楼栋长电话,支部书记,支部书记电话".split(",")

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.db import Database
 from bot.domain.identity import create_invite, match_address, redeem_invite
-from bot.domain.roster import import_rosters
+from bot.domain.roster.importer import import_rosters
 from bot.models import Person, Resident, utcnow
 
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples" / "roster"

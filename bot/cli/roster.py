@@ -13,7 +13,9 @@ import click
 
 from bot.cli.base import CliState, pass_state, run
 from bot.db import Database, is_sqlite, upgrade
-from bot.domain.roster import ImportReport, RosterFileError, import_rosters
+from bot.domain.roster.columns import RosterFileError
+from bot.domain.roster.importer import import_rosters
+from bot.domain.roster.report import ImportReport
 
 
 async def _import(url: str, pool_size: int, files: list[Path], strict: bool) -> ImportReport:

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import insert_ignore
-from bot.domain.roster import describe_household
+from bot.domain.roster.addresses import describe_household
 from bot.models import Building, Compound, Household, Invite, Person, Resident
 
 INVITE_TTL = timedelta(hours=72)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot.domain import assignment
 from bot.domain.assignment import Chain, Choice
 from bot.domain.identity import Sender, match_address
-from bot.domain.roster import format_address
+from bot.domain.roster.values import format_address
 from bot.domain.tickets.policy import DeskPolicy
 from bot.domain.tickets.states import ACTIVE, OPEN, Location, Outcome, Request, similarity
 from bot.models import (

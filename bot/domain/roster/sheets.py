@@ -1,0 +1,372 @@
+"""Reading roster files (CSV in any of the encodings offices use, .xlsx) and
+parsing their rows into household and staff rows with their problems.
+Runs in a worker thread: no database here."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from bot.domain.roster.columns import (
+    _DATA,
+    _HEADER_SCAN_ROWS,
+    HOUSEHOLD_REQUIRED,
+    LIMITS,
+    STAFF_REQUIRED,
+    RosterFileError,
+    SheetKind,
+    _label,
+    _msg,
+)
+from bot.domain.roster.values import (
+    normalize_name,
+    normalize_phone,
+    normalize_room,
+    normalize_text,
+    parse_building,
+    parse_unit,
+)
+
+# --- reading files (in a worker thread) ---------------------------------------------------------------
+
+
+@dataclass
+class RawSheet:
+    """The cells of one sheet as text, with their spreadsheet row numbers (from 1)."""
+
+    name: str
+    rows: list[tuple[int, list[str]]]
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _decode_csv(data: bytes, path: Path) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise RosterFileError(_msg("errors", "undecodable", path=path))
+
+
+def read_csv(path: Path) -> RawSheet:
+    """A CSV file (comma, tab or semicolon separated) as one sheet."""
+    text = _decode_csv(path.read_bytes(), path)
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    delimiter = max(",\t;", key=first.count) if first else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    return RawSheet(path.name, [(number, row) for number, row in enumerate(reader, 1)])
+
+
+def read_xlsx(path: Path) -> list[RawSheet]:
+    """Every worksheet of an .xlsx workbook."""
+    import zipfile
+
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:
+        raise RosterFileError(_msg("errors", "bad_xlsx", path=path, detail=exc)) from exc
+    try:
+        return [
+            RawSheet(sheet.title, [(number, [_cell_text(v) for v in row])
+                                   for number, row in enumerate(sheet.iter_rows(values_only=True), 1)])
+            for sheet in workbook.worksheets
+        ]
+    finally:
+        workbook.close()
+
+
+def read_sheets(path: Path) -> list[RawSheet]:
+    """The sheets of a roster file (blocking: call it in a thread)."""
+    if not path.is_file():
+        raise RosterFileError(_msg("errors", "not_found", path=path))
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        return read_xlsx(path)
+    if suffix in (".csv", ".txt", ".tsv"):
+        return [read_csv(path)]
+    raise RosterFileError(_msg("errors", "unsupported", suffix=suffix or path.name))
+
+
+# --- parsing rows (in a worker thread) ------------------------------------------------------------------
+
+
+class PersonRef(NamedTuple):
+    """A person named in a row: name, phone, and the column they were named in."""
+
+    name: str
+    phone: str
+    column: str
+
+
+@dataclass
+class HouseholdRow:
+    row: int
+    sheet: str
+    township: str
+    community: str
+    compound: str
+    building: str
+    building_number: int | None
+    unit: int
+    room: str
+    head_name: str | None  # None: the sheet has no 户主 column
+    member: PersonRef | None
+    has_member_column: bool
+    building_head: PersonRef | None  # None: not stated in this row
+    secretary: PersonRef | None
+
+
+@dataclass
+class StaffRow:
+    row: int
+    sheet: str
+    township: str
+    community: str
+    person: PersonRef
+    role: str | None  # None: not stated
+
+
+class Rejection(NamedTuple):
+    """A row that was not loaded: its spreadsheet row number, its sheet, and why."""
+
+    row: int
+    sheet: str
+    reason: str
+
+
+@dataclass
+class ParsedSheet:
+    name: str
+    kind: SheetKind | None
+    rows: list[HouseholdRow | StaffRow] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    data_rows: int = 0
+
+
+def _header_key(cell: str) -> str:
+    return normalize_text(cell).replace(" ", "").strip("*")
+
+
+def _aliases() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for column, names in _DATA["columns"].items():
+        for name in names:
+            out.setdefault(_header_key(name), column)
+    return out
+
+
+_ALIASES = _aliases()
+
+
+def _column_of(cell: str) -> str | None:
+    """The field a header cell names ("党员电话（手机）" → member_phone), or None."""
+    key = _header_key(cell)
+    if not key:
+        return None
+    if key in _ALIASES:
+        return _ALIASES[key]
+    bare = re.sub(r"\(.*?\)", "", key)
+    return _ALIASES.get(bare)
+
+
+def _map_header(cells: list[str]) -> dict[str, int]:
+    columns: dict[str, int] = {}
+    for index, cell in enumerate(cells):
+        column = _column_of(cell)
+        if column is not None and column not in columns:
+            columns[column] = index
+    return columns
+
+
+def _kind_of(columns: dict[str, int]) -> SheetKind | None:
+    if "building" in columns and "room" in columns:
+        return "household"
+    if "staff_name" in columns and "staff_phone" in columns:
+        return "staff"
+    return None
+
+
+def _text(cells: dict[str, str], column: str, problems: list[str], *, limit: int,
+          required: bool = False) -> str:
+    value = normalize_name(cells.get(column, ""))
+    if required and not value:
+        problems.append(_msg("reasons", "missing", column=_label(column)))
+    elif len(value) > limit:
+        problems.append(_msg("reasons", "too_long", column=_label(column), value=value, limit=limit))
+    return value
+
+
+def _person(cells: dict[str, str], name_column: str, phone_column: str,
+            problems: list[str]) -> PersonRef | None:
+    name = normalize_name(cells.get(name_column, ""))
+    raw_phone = normalize_text(cells.get(phone_column, ""))
+    if not name and not raw_phone:
+        return None
+    if not raw_phone:
+        problems.append(_msg("reasons", "name_without_phone", column=_label(name_column), name=name))
+        return None
+    phone = normalize_phone(raw_phone)
+    if phone is None:
+        problems.append(_msg("reasons", "bad_phone", column=_label(phone_column), value=raw_phone))
+        return None
+    if not name:
+        problems.append(_msg("reasons", "phone_without_name", column=_label(phone_column), phone=phone))
+        return None
+    if len(name) > LIMITS["name"]:
+        problems.append(_msg("reasons", "too_long", column=_label(name_column), value=name,
+                             limit=LIMITS["name"]))
+        return None
+    return PersonRef(name, phone, _label(name_column))
+
+
+def _household_row(number: int, sheet: str, cells: dict[str, str], columns: dict[str, int],
+                   problems: list[str]) -> HouseholdRow | None:
+    township = _text(cells, "township", problems, limit=LIMITS["township"])
+    community = _text(cells, "community", problems, limit=LIMITS["community"], required=True)
+    compound = _text(cells, "compound", problems, limit=LIMITS["compound"], required=True)
+    raw_building = normalize_text(cells.get("building", ""))
+    building = parse_building(raw_building)
+    if not raw_building:
+        problems.append(_msg("reasons", "missing", column=_label("building")))
+    elif building is None:
+        problems.append(_msg("reasons", "bad_building", value=raw_building))
+    raw_unit = normalize_text(cells.get("unit", ""))
+    unit = parse_unit(raw_unit)
+    if unit is None:
+        problems.append(_msg("reasons", "bad_unit", value=raw_unit))
+    raw_room = normalize_text(cells.get("room", ""))
+    room = normalize_room(raw_room)
+    if not raw_room:
+        problems.append(_msg("reasons", "missing", column=_label("room")))
+    elif room is None:
+        problems.append(_msg("reasons", "bad_room", value=raw_room))
+    head_name = normalize_name(cells.get("head_name", "")) if "head_name" in columns else None
+    if head_name is not None and len(head_name) > LIMITS["name"]:
+        problems.append(_msg("reasons", "too_long", column=_label("head_name"), value=head_name,
+                             limit=LIMITS["name"]))
+    member = _person(cells, "member_name", "member_phone", problems)
+    building_head = _person(cells, "building_head_name", "building_head_phone", problems)
+    secretary = _person(cells, "secretary_name", "secretary_phone", problems)
+    if problems or building is None or unit is None or room is None:
+        return None
+    return HouseholdRow(
+        row=number, sheet=sheet, township=township, community=community, compound=compound,
+        building=building[0], building_number=building[1], unit=unit, room=room, head_name=head_name,
+        member=member, has_member_column="member_name" in columns or "member_phone" in columns,
+        building_head=building_head, secretary=secretary,
+    )
+
+
+def _staff_row(number: int, sheet: str, cells: dict[str, str], columns: dict[str, int],
+               problems: list[str]) -> StaffRow | None:
+    township = _text(cells, "township", problems, limit=LIMITS["township"])
+    community = _text(cells, "community", problems, limit=LIMITS["community"], required=True)
+    role = _text(cells, "staff_role", problems, limit=LIMITS["staff_role"])
+    name = normalize_name(cells.get("staff_name", ""))
+    raw_phone = normalize_text(cells.get("staff_phone", ""))
+    if not name:
+        problems.append(_msg("reasons", "missing", column=_label("staff_name")))
+    if not raw_phone:
+        problems.append(_msg("reasons", "missing", column=_label("staff_phone")))
+    person = _person(cells, "staff_name", "staff_phone", problems) if name and raw_phone else None
+    if problems or person is None:
+        return None
+    return StaffRow(row=number, sheet=sheet, township=township, community=community, person=person,
+                    role=role or None)
+
+
+def parse_sheet(raw: RawSheet) -> ParsedSheet:
+    """Find the header row, tell the sheet's kind, and parse every row after it."""
+    rows = [(number, cells) for number, cells in raw.rows]
+    while rows and not any(cell.strip() for cell in rows[-1][1]):
+        rows.pop()
+    header_at = -1
+    columns: dict[str, int] = {}
+    kind: SheetKind | None = None
+    for position, (_, cells) in enumerate(rows[:_HEADER_SCAN_ROWS]):
+        columns = _map_header(cells)
+        kind = _kind_of(columns)
+        if kind is not None:
+            header_at = position
+            break
+    parsed = ParsedSheet(raw.name, kind)
+    if kind is None:
+        if rows:
+            header_row = next((n for n, cells in rows if any(c.strip() for c in cells)), 1)
+            parsed.rejections.append(Rejection(header_row, raw.name, _unknown_sheet_reason()))
+        return parsed
+    header_row = rows[header_at][0]
+    required = HOUSEHOLD_REQUIRED if kind == "household" else STAFF_REQUIRED
+    missing = [_label(c) for c in required if c not in columns]
+    if missing:
+        kind_name = _msg("reasons", f"{kind}_kind")
+        parsed.rejections.append(Rejection(header_row, raw.name, _msg(
+            "reasons", "missing_columns", kind=kind_name, columns="、".join(missing))))
+        return parsed
+    for number, cells in rows[header_at + 1:]:
+        parsed.data_rows += 1
+        if not any(cell.strip() for cell in cells):
+            parsed.rejections.append(Rejection(number, raw.name, _msg("reasons", "empty_row")))
+            continue
+        by_column = {column: cells[index] if index < len(cells) else "" for column, index in columns.items()}
+        problems: list[str] = []
+        row: HouseholdRow | StaffRow | None
+        if kind == "household":
+            row = _household_row(number, raw.name, by_column, columns, problems)
+        else:
+            row = _staff_row(number, raw.name, by_column, columns, problems)
+        if row is None:
+            parsed.rejections.append(Rejection(number, raw.name, "；".join(dict.fromkeys(problems))))
+        else:
+            parsed.rows.append(row)
+    if parsed.data_rows == 0:
+        parsed.notes.append(_msg("summary", "header_only", sheet=raw.name))
+    return parsed
+
+
+def _unknown_sheet_reason() -> str:
+    household = "、".join(_label(c) for c in HOUSEHOLD_REQUIRED)
+    staff = "、".join(_label(c) for c in STAFF_REQUIRED)
+    return _msg("reasons", "unknown_sheet", household=household, staff=staff)
+
+
+def load_sheets(paths: Sequence[Path]) -> tuple[list[ParsedSheet], list[str]]:
+    """Read and parse every sheet of the files (blocking: call it in a thread).
+
+    A worksheet that is not a roster (a notes sheet in a workbook) is skipped
+    with a note, unless no worksheet of its file is a roster.
+    """
+    sheets: list[ParsedSheet] = []
+    notes: list[str] = []
+    for path in paths:
+        parsed = [parse_sheet(raw) for raw in read_sheets(path)]
+        parsed = [p for p in parsed if p.kind is not None or p.rejections]  # drop empty worksheets
+        if len(parsed) > 1 and any(p.kind is not None for p in parsed):
+            for p in parsed:
+                if p.kind is None:
+                    notes.append(_msg("summary", "skipped_sheet", sheet=p.name))
+            parsed = [p for p in parsed if p.kind is not None]
+        if not parsed:
+            empty = Rejection(1, path.name, _msg("reasons", "no_rows"))
+            parsed = [ParsedSheet(path.name, None, rejections=[empty])]
+        sheets.extend(parsed)
+        notes.extend(note for p in parsed for note in p.notes)
+    return sheets, notes
