@@ -10,11 +10,12 @@ from datetime import datetime
 from typing import Any
 
 import click
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from bot.cli.base import CliState, pass_state, run
 from bot.db import Database
-from bot.models import Community, Person, Ticket, TicketEvent, utcnow
+from bot.domain.listings import TicketQuery, list_tickets, timeline
+from bot.models import Person, Ticket, utcnow
 
 
 @click.command("invite")
@@ -48,22 +49,14 @@ FIELDS = ("id", "state", "category", "kind", "urgent", "community", "assignee", 
           "accept_due_at", "resolve_due_at", "overdue", "rating", "text")
 
 
-def _overdue(ticket: Ticket, now: datetime) -> bool:
-    if ticket.state in ("open", "assigned"):
-        return ticket.accept_due_at is not None and ticket.accept_due_at < now
-    if ticket.state == "accepted":
-        return ticket.resolve_due_at is not None and ticket.resolve_due_at < now
-    return False
-
-
-def _row(ticket: Ticket, community: str, assignee: str, now: datetime) -> dict[str, Any]:
+def _row(ticket: Ticket, community: str, assignee: str, overdue: bool) -> dict[str, Any]:
     def iso(value: datetime | None) -> str:
         return value.isoformat(timespec="seconds") if value else ""
 
     return {"id": ticket.id, "state": ticket.state, "category": ticket.category, "kind": ticket.kind,
             "urgent": ticket.urgent, "community": community, "assignee": assignee, "location": ticket.location,
             "created_at": iso(ticket.created_at), "accept_due_at": iso(ticket.accept_due_at),
-            "resolve_due_at": iso(ticket.resolve_due_at), "overdue": _overdue(ticket, now),
+            "resolve_due_at": iso(ticket.resolve_due_at), "overdue": overdue,
             "rating": ticket.rating, "text": ticket.text}
 
 
@@ -89,33 +82,13 @@ def tickets(state: CliState, number: int | None, states: tuple[str, ...], catego
         db = Database(config.database.url)
         try:
             async with db.reading() as session:
-                query = (select(Ticket, Community.name, Person.name)
-                         .outerjoin(Community, Ticket.community_id == Community.id)
-                         .outerjoin(Person, Ticket.assignee_id == Person.id))
-                if number is not None:
-                    query = query.where(Ticket.id == number)
-                if states:
-                    query = query.where(Ticket.state.in_(states))
-                if category:
-                    query = query.where(Ticket.category == category)
-                if community:
-                    query = query.where(Community.name == community)
-                if assignee:
-                    query = query.where(or_(Person.name == assignee, Person.phone == assignee))
-                rows = [_row(t, c or "", a or "", now) for t, c, a in
-                        (await session.execute(query.order_by(Ticket.id.desc()).limit(limit * 5))).all()]
-                if overdue:
-                    rows = [r for r in rows if r["overdue"]]
-                rows.sort(key=lambda r: (not r["overdue"], not r["urgent"], -r["id"]))
-                events: list[dict[str, Any]] = []
-                if number is not None and rows:
-                    for e, who in (await session.execute(
-                            select(TicketEvent, Person.name).outerjoin(Person, TicketEvent.actor_person_id == Person.id)
-                            .where(TicketEvent.ticket_id == number).order_by(TicketEvent.id))).all():
-                        events.append({"at": e.at.isoformat(timespec="seconds"), "action": e.action,
-                                       "who": who or e.actor_openid or "system", "from": e.from_state or "",
-                                       "to": e.to_state or "", "note": e.note})
-                return rows[:limit], events
+                found = await list_tickets(session, TicketQuery(
+                    number=number, states=states, category=category, community=community, assignee=assignee,
+                    overdue_only=overdue, limit=limit), now)
+                rows = [_row(r.ticket, r.community, r.assignee, r.overdue) for r in found]
+                events = [{**e, "at": e["at"].isoformat(timespec="seconds")}
+                          for e in (await timeline(session, number) if number is not None and rows else [])]
+                return rows, events
         finally:
             await db.dispose()
 

@@ -20,12 +20,13 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 
 from bot.config import Config
 from bot.db import Database
 from bot.domain.deadlines import calendar_from_config, rule_for
-from bot.domain.tickets import ACCEPTED, ASSIGNED, CLOSED, OPEN, RESOLVED, TicketDesk
+from bot.domain.listings import overdue_clause, overdue_stage
+from bot.domain.tickets import CLOSED, OPEN, RESOLVED, TicketDesk
 from bot.models import Person, Ticket
 from bot.texts import Texts
 
@@ -47,14 +48,11 @@ async def tick(db: Database, config: Config, texts: Texts, now: datetime, catego
     done = {"reminded": 0, "escalated": 0, "staff_reminded": 0, "auto_closed": 0}
     async with db.transaction() as session:
         desk = TicketDesk(session, config, texts, now, category_name)
-        overdue = select(Ticket).where(or_(
-            and_(Ticket.state.in_((ASSIGNED, OPEN)), Ticket.accept_due_at < now),
-            and_(Ticket.state == ACCEPTED, Ticket.resolve_due_at < now),
-        )).order_by(Ticket.id).limit(200)
+        overdue = select(Ticket).where(overdue_clause(now)).order_by(Ticket.id).limit(200)
         if db.dialect == "postgresql":
             overdue = overdue.with_for_update(skip_locked=True)
         for ticket in (await session.scalars(overdue)).all():
-            stage = "accept" if ticket.state in (ASSIGNED, OPEN) else "resolve"
+            stage = overdue_stage(ticket)
             if ticket.state == OPEN or ticket.assignee_id is None:
                 if ticket.reminded_at is None or grace_until(config, ticket, ticket.reminded_at) < now:
                     await desk.notify_staff(ticket, "escalation", "notify.escalated_staff",

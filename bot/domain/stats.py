@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.domain.listings import is_overdue
 from bot.models import Community, Ticket
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -84,7 +85,7 @@ class Figures:
             self.closed += 1
         if ticket.state in ACTIVE:
             self.active += 1
-            if _overdue(ticket, now):
+            if is_overdue(ticket, now):
                 self.overdue += 1
             if ticket.state == "open":
                 self.triage += 1
@@ -96,12 +97,6 @@ class Figures:
             self.handed_back += 1
         if ticket.reopens:
             self.reopened += 1
-
-
-def _overdue(ticket: Ticket, now: datetime) -> bool:
-    if ticket.state in ("open", "assigned"):
-        return ticket.accept_due_at is not None and ticket.accept_due_at < now
-    return ticket.resolve_due_at is not None and ticket.resolve_due_at < now
 
 
 def percent(value: float | None) -> str:
