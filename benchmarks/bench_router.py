@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_router.py [--long FILE.jsonl] [--rounds N]
 
-Prints figures only (no pass/fail): messages per second of ``Router.analyse``
+Prints figures only (no pass/fail): messages per second of ``TextAnalyser.analyse``
 and of bare ``jieba.lcut`` (jieba's default tokenizer, default mode) on the
 same texts in the same run, and their ratio, for
 
@@ -13,7 +13,7 @@ same texts in the same run, and their ratio, for
 
 Each figure is the best of several interleaved rounds, so a busy machine
 disturbs both sides alike. Start-up is timed in fresh subprocesses: import,
-``initialise()``, ``Router()`` and the first ``analyse``.
+``initialise()``, ``TextAnalyser()`` and the first ``analyse``.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import time
 t0 = time.perf_counter()
 import nlp
 nlp.initialise()
-router = nlp.Router()
+router = nlp.TextAnalyser()
 router.analyse("3栋楼道灯坏了好几天了，晚上黑漆漆的")
 print(time.perf_counter() - t0)
 """
@@ -76,9 +76,9 @@ def compare(label: str, items: list[str], rounds: int) -> None:
 
     jieba.setLogLevel(logging.WARNING)  # its "Building prefix dict" lines
 
-    from nlp import Router, tokenizer
+    from nlp import TextAnalyser, tokenizer
 
-    router = Router()
+    router = TextAnalyser()
     for text in items[:50]:  # warm both sides
         jieba.lcut(text)
         router.analyse(text)
@@ -108,7 +108,7 @@ def startup(runs: int) -> None:
                              check=True)
         walls.append(time.perf_counter() - t0)
         times.append(float(out.stdout.strip().splitlines()[-1]))
-    print(f"\nstart-up (fresh process; import + initialise + Router() + first analyse), {runs} runs:")
+    print(f"\nstart-up (fresh process; import + initialise + TextAnalyser() + first analyse), {runs} runs:")
     print(f"  in-process: best {min(times):.3f} s, median {statistics.median(times):.3f} s")
     print(f"  whole process incl. interpreter: best {min(walls):.3f} s, median {statistics.median(walls):.3f} s")
 

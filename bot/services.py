@@ -1,4 +1,4 @@
-"""The services a running Lianxin shares: config, database, router, texts,
+"""The services a running Lianxin shares: config, database, text analyser, texts,
 dispatcher and clock. Built once at start-up, handed to handlers via the
 context."""
 
@@ -17,14 +17,14 @@ from bot.texts import Texts, texts
 
 if TYPE_CHECKING:
     from bot.chat.dispatcher import Dispatcher
-    from nlp import Router
+    from nlp import TextAnalyser
 
 
 @dataclass
 class Services:
     config: Config
     db: Database
-    router: Router
+    analyser: TextAnalyser
     dispatcher: Dispatcher
     texts: Texts = field(default_factory=lambda: texts)
     now: Callable[[], datetime] = utcnow
@@ -38,6 +38,6 @@ def build(config: Config, db: Database | None = None, now: Callable[[], datetime
 
     nlp.initialise()
     rules = Path(config.nlp.rules_file) if config.nlp.rules_file else None
-    router = nlp.Router(rules_override=rules, threshold=config.nlp.confidence_threshold)
+    analyser = nlp.TextAnalyser(rules_override=rules, threshold=config.nlp.confidence_threshold)
     database = db or Database(config.database.url, config.database.pool_size)
-    return Services(config=config, db=database, router=router, dispatcher=build_dispatcher(), now=now)
+    return Services(config=config, db=database, analyser=analyser, dispatcher=build_dispatcher(), now=now)

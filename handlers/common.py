@@ -9,8 +9,8 @@ from bot.models import Person, Ticket
 
 
 def desk(ctx: Context) -> TicketDesk:
-    router = ctx.services.router
-    return TicketDesk(ctx.session, ctx.config, ctx.services.texts, ctx.now, router.category_name, router.tokens)
+    analyser = ctx.services.analyser
+    return TicketDesk(ctx.session, ctx.config, ctx.services.texts, ctx.now, analyser.category_name, analyser.tokens)
 
 
 def reply(ctx: Context, outcome: Outcome) -> str:

@@ -17,11 +17,11 @@ async def identify(ctx: Context, nxt: Next) -> str | None:
 
 
 async def read_text(ctx: Context, nxt: Next) -> str | None:
-    """Parse a volunteer's or staff member's command; run the router on any text."""
+    """Parse a volunteer's or staff member's command; run the text analyser on any text."""
     text = ctx.message.content.strip()
     if text and ctx.message.msg_type in ("text", "voice"):
-        router = ctx.services.router
-        ctx.command = router.parse_command(text)
+        analyser = ctx.services.analyser
+        ctx.command = analyser.parse_command(text)
         if ctx.command is None or ctx.sender is None or VOLUNTEER not in ctx.sender.roles:
-            ctx.analysis = await router.analyse_async(text)
+            ctx.analysis = await analyser.analyse_async(text)
     return await nxt(ctx)

@@ -29,7 +29,7 @@ async def reassign(ctx: Context) -> str:
 @router.handler(command("recategorise"), role(STAFF))
 async def recategorise(ctx: Context) -> str:
     assert ctx.command is not None
-    known = ctx.services.router.categories()
+    known = ctx.services.analyser.categories()
     return reply(ctx, await desk(ctx).recategorise(person(ctx), ctx.command.ticket, ctx.command.arg, known))
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from nlp import Router
+from nlp import TextAnalyser
 from nlp.evaluation import Report, format_report, read_jsonl, score
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -18,12 +18,12 @@ SETS = [DATA / "dev_set.jsonl", DATA / "nlp_smoke.jsonl"]
 
 
 @pytest.fixture(scope="module")
-def router() -> Router:
-    return Router()
+def router() -> TextAnalyser:
+    return TextAnalyser()
 
 
 @pytest.fixture(scope="module", params=SETS, ids=lambda p: p.name)
-def report(request: pytest.FixtureRequest, router: Router) -> Report:
+def report(request: pytest.FixtureRequest, router: TextAnalyser) -> Report:
     path: Path = request.param
     if not path.is_file():
         pytest.skip(f"{path.name} is not there")
@@ -54,7 +54,7 @@ def test_ticket_numbers_and_ratings_are_extracted_exactly(report: Report) -> Non
     assert report.rating.value == 1.0, [m for m in report.mistakes if m.field == "rating"]
 
 
-def test_the_report_reads_well(router: Router) -> None:
+def test_the_report_reads_well(router: TextAnalyser) -> None:
     rows = [
         {"text": "路灯坏了", "intent": "request", "category": "facilities", "kind": "complaint", "urgent": False,
          "location": "", "ticket": None, "rating": None},

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from nlp import Command, Router
+from nlp import Command, TextAnalyser
 
 
 @pytest.fixture(scope="module")
-def router() -> Router:
-    return Router()
+def router() -> TextAnalyser:
+    return TextAnalyser()
 
 
 @pytest.mark.parametrize(("text", "intent"), [
@@ -41,19 +41,19 @@ def router() -> Router:
     ("撤回刚才报的", "cancel"),
     ("不用了 撤销吧", "cancel"),
 ])
-def test_intents_are_recognised_before_any_ticket(router: Router, text: str, intent: str) -> None:
+def test_intents_are_recognised_before_any_ticket(router: TextAnalyser, text: str, intent: str) -> None:
     a = router.analyse(text)
     assert a.intent == intent, a
     assert (a.category, a.kind, a.urgent) == ("", "", False)
 
 
-def test_plain_thanks_is_thanks_but_praise_for_a_deed_is_a_request(router: Router) -> None:
+def test_plain_thanks_is_thanks_but_praise_for_a_deed_is_a_request(router: TextAnalyser) -> None:
     assert router.analyse("谢谢王书记").intent == "thanks"  # a thank-you, no deed to file
     a = router.analyse("谢谢王书记帮我家修好了水管")
     assert (a.intent, a.kind) == ("request", "praise")
 
 
-def test_a_greeting_before_a_problem_is_the_problem(router: Router) -> None:
+def test_a_greeting_before_a_problem_is_the_problem(router: TextAnalyser) -> None:
     a = router.analyse("你好，楼道灯坏了")
     assert (a.intent, a.category) == ("request", "facilities")
 
@@ -74,7 +74,7 @@ def test_a_greeting_before_a_problem_is_the_problem(router: Router) -> None:
     ("123不用来了 我自己修好了", 123),
     ("工单99 撤销", 99),
 ])
-def test_ticket_numbers_in_every_form(router: Router, text: str, ticket: int) -> None:
+def test_ticket_numbers_in_every_form(router: TextAnalyser, text: str, ticket: int) -> None:
     a = router.analyse(text)
     assert a.ticket == ticket, a
     assert a.place.text == ""  # the number is the ticket's, not a room
@@ -97,12 +97,12 @@ def test_ticket_numbers_in_every_form(router: Router, text: str, ticket: int) ->
     ("评价 #67 五星", 67, 5),
     ("123 满意", 123, 5),
 ])
-def test_ratings(router: Router, text: str, ticket: int | None, rating: int) -> None:
+def test_ratings(router: TextAnalyser, text: str, ticket: int | None, rating: int) -> None:
     a = router.analyse(text)
     assert (a.intent, a.ticket, a.rating) == ("rate", ticket, rating)
 
 
-def test_a_complaint_that_mentions_satisfaction_is_still_a_request(router: Router) -> None:
+def test_a_complaint_that_mentions_satisfaction_is_still_a_request(router: TextAnalyser) -> None:
     a = router.analyse("对物业的服务很不满意，垃圾三天没人收")
     assert a.intent == "request"
 
@@ -114,7 +114,8 @@ def test_a_complaint_that_mentions_satisfaction_is_still_a_request(router: Route
     ("我住7栋1单元602 帮我绑定一下", "7栋1单元602", 7, 1, "602"),
     ("绑定：１２栋３单元４０１", "１２栋３单元４０１", 12, 3, "401"),
 ])
-def test_binding_an_address(router: Router, text: str, location: str, building: int, unit: int, room: str) -> None:
+def test_binding_an_address(router: TextAnalyser, text: str, location: str, building: int, unit: int,
+                           room: str) -> None:
     a = router.analyse(text)
     assert a.intent == "bind_address"
     assert (a.place.text, a.place.building, a.place.unit, a.place.room) == (location, building, unit, room)
@@ -122,7 +123,7 @@ def test_binding_an_address(router: Router, text: str, location: str, building: 
 
 
 @pytest.mark.parametrize("text", ["绑定 邀请码 482913", "绑定邀请码482913", "绑定 邀请码：482913"])
-def test_binding_an_invite_code(router: Router, text: str) -> None:
+def test_binding_an_invite_code(router: TextAnalyser, text: str) -> None:
     a = router.analyse(text)
     assert (a.intent, a.invite_code) == ("bind_address", "482913")
 
@@ -158,7 +159,7 @@ def test_binding_an_invite_code(router: Router, text: str) -> None:
     ("请假三天", Command("leave", None, "三天")),
     ("分类 123 xyz", Command("recategorise", 123, "")),  # unknown category: the handler asks again
 ])
-def test_commands_with_or_without_spaces(router: Router, text: str, command: Command) -> None:
+def test_commands_with_or_without_spaces(router: TextAnalyser, text: str, command: Command) -> None:
     assert router.parse_command(text) == command
 
 
@@ -173,11 +174,11 @@ def test_commands_with_or_without_spaces(router: Router, text: str, command: Com
     "统计局的电话多少",
     "",
 ])
-def test_ordinary_messages_are_not_commands(router: Router, text: str) -> None:
+def test_ordinary_messages_are_not_commands(router: TextAnalyser, text: str) -> None:
     assert router.parse_command(text) is None
 
 
-def test_resident_commands_are_intents(router: Router) -> None:
+def test_resident_commands_are_intents(router: TextAnalyser) -> None:
     assert router.analyse("查询").intent == "status_query"
     assert router.analyse("我的工单").intent == "status_query"
     assert (router.analyse("催办 123").intent, router.analyse("催办 123").ticket) == ("urge", 123)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from nlp import Place, Router, parse_place
+from nlp import Place, TextAnalyser, parse_place
 
 
 @pytest.fixture(scope="module")
-def router() -> Router:
-    return Router()
+def router() -> TextAnalyser:
+    return TextAnalyser()
 
 
 @pytest.mark.parametrize(("text", "building", "unit", "room"), [
@@ -49,7 +49,7 @@ def test_building_unit_and_room_in_every_form(text: str, building: int | None, u
     ("602装修把我家墙震裂了", "602"),
     ("六零三的邻居养了好多猫", "六零三"),
 ])
-def test_the_place_is_the_text_as_the_resident_wrote_it(router: Router, message: str, text: str) -> None:
+def test_the_place_is_the_text_as_the_resident_wrote_it(router: TextAnalyser, message: str, text: str) -> None:
     assert router.analyse(message).place.text == text
 
 
@@ -62,7 +62,7 @@ def test_the_place_is_the_text_as_the_resident_wrote_it(router: Router, message:
     ("和平街12号门口的共享单车堆成山了", "和平街12号", "和平街12号"),
     ("幸福小区5号楼门口垃圾堆了好几天", "幸福小区", "幸福小区5号楼"),
 ])
-def test_named_compounds_and_streets(router: Router, message: str, name: str, text: str) -> None:
+def test_named_compounds_and_streets(router: TextAnalyser, message: str, name: str, text: str) -> None:
     place = router.analyse(message).place
     assert (place.name, place.text) == (name, text)
 
@@ -80,19 +80,19 @@ def test_named_compounds_and_streets(router: Router, message: str, name: str, te
     "2023年就反映过了",
     "物业费一年多少钱？新房子120平",
 ])
-def test_words_that_look_like_places_are_not_places(router: Router, message: str) -> None:
+def test_words_that_look_like_places_are_not_places(router: TextAnalyser, message: str) -> None:
     assert router.analyse(message).place == Place("")
 
 
-def test_roster_names_are_recognised(router: Router) -> None:
-    roster = Router(place_names=["锦绣里", "红星村"])
+def test_roster_names_are_recognised(router: TextAnalyser) -> None:
+    roster = TextAnalyser(place_names=["锦绣里", "红星村"])
     place = roster.analyse("锦绣里3栋门口的井盖松了").place
     assert (place.name, place.building, place.text) == ("锦绣里", 3, "锦绣里3栋")
     assert router.analyse("锦绣里3栋门口的井盖松了").place.name is None
 
 
 def test_roster_names_can_be_set_later() -> None:
-    router = Router()
+    router = TextAnalyser()
     assert router.analyse("红星村的路灯坏了").place.name is None
     router.set_place_names(["红星村"])
     assert router.analyse("红星村的路灯坏了").place.name == "红星村"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nlp import Analysis, Command, Place, Router, parse_place
+from nlp import Analysis, Command, Place, TextAnalyser, parse_place
 
 # every code point, lone surrogates and control characters included
 anything = st.text(alphabet=st.characters(exclude_categories=()), max_size=300)
@@ -22,8 +22,8 @@ messages = st.lists(st.one_of(pieces, anything), max_size=30).map("".join)
 
 
 @pytest.fixture(scope="module")
-def router() -> Router:
-    return Router()
+def router() -> TextAnalyser:
+    return TextAnalyser()
 
 
 def check(a: Analysis, text: str) -> None:
@@ -44,19 +44,19 @@ def check(a: Analysis, text: str) -> None:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=anything)
-def test_any_string_gives_an_analysis(router: Router, text: str) -> None:
+def test_any_string_gives_an_analysis(router: TextAnalyser, text: str) -> None:
     check(router.analyse(text), text)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=messages)
-def test_messy_messages_give_an_analysis(router: Router, text: str) -> None:
+def test_messy_messages_give_an_analysis(router: TextAnalyser, text: str) -> None:
     check(router.analyse(text), text)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.one_of(anything, messages))
-def test_parse_command_never_raises(router: Router, text: str) -> None:
+def test_parse_command_never_raises(router: TextAnalyser, text: str) -> None:
     command = router.parse_command(text)
     assert command is None or isinstance(command, Command)
 
@@ -81,17 +81,17 @@ def test_parse_place_never_raises(text: str) -> None:
     "1" * 5000,
     "栋" * 3000 + "单元" * 3000,
 ])
-def test_odd_and_huge_strings(router: Router, text: str) -> None:
+def test_odd_and_huge_strings(router: TextAnalyser, text: str) -> None:
     check(router.analyse(text), text)
     assert router.parse_command(text) is None or isinstance(router.parse_command(text), Command)
 
 
-def test_not_even_a_string(router: Router) -> None:
+def test_not_even_a_string(router: TextAnalyser) -> None:
     assert router.analyse(None).intent  # type: ignore[arg-type]
     assert router.analyse(b"\xe8\xb7\xaf\xe7\x81\xaf\xe5\x9d\x8f\xe4\xba\x86").category == "facilities"  # type: ignore[arg-type]
     assert router.parse_command(None) is None  # type: ignore[arg-type]
 
 
-async def test_analyse_async_never_raises(router: Router) -> None:
+async def test_analyse_async_never_raises(router: TextAnalyser) -> None:
     for text in ("", "\ud800" * 300, "催办" * 200):
         assert isinstance(await router.analyse_async(text), Analysis)

@@ -7,15 +7,15 @@ import threading
 
 import pytest
 
-from nlp import Analysis, Router
+from nlp import Analysis, TextAnalyser
 
 
 @pytest.fixture(scope="module")
-def router() -> Router:
-    return Router()
+def router() -> TextAnalyser:
+    return TextAnalyser()
 
 
-def category(router: Router, text: str) -> str:
+def category(router: TextAnalyser, text: str) -> str:
     a = router.analyse(text)
     assert a.intent == "request", (text, a)
     return a.category
@@ -45,22 +45,22 @@ def category(router: Router, text: str) -> str:
     ("社区什么时候打流感疫苗", "health"),
     ("重阳节的活动在哪里报名", "activity"),
 ])
-def test_a_message_goes_to_the_category_of_its_topic(router: Router, text: str, expected: str) -> None:
+def test_a_message_goes_to_the_category_of_its_topic(router: TextAnalyser, text: str, expected: str) -> None:
     assert category(router, text) == expected
 
 
-def test_a_phrase_beats_the_single_words_inside_it(router: Router) -> None:
+def test_a_phrase_beats_the_single_words_inside_it(router: TextAnalyser) -> None:
     # 煤气味 is a safety matter, though 煤气 alone is about the gas supply
     assert category(router, "楼道里一股煤气味") == "safety"
     assert category(router, "煤气费这个月怎么这么多") == "utilities"
 
 
-def test_negation_takes_the_topic_the_resident_rules_out_away(router: Router) -> None:
+def test_negation_takes_the_topic_the_resident_rules_out_away(router: TextAnalyser) -> None:
     assert category(router, "不是停车的事，是垃圾没人收") == "sanitation"
     assert category(router, "不是垃圾的问题，是楼道灯一直不亮") == "facilities"
 
 
-def test_contrast_and_the_main_ask_win_over_a_topic_mentioned_in_passing(router: Router) -> None:
+def test_contrast_and_the_main_ask_win_over_a_topic_mentioned_in_passing(router: TextAnalyser) -> None:
     assert category(router, "小区垃圾没人收 停车也乱七八糟 但最要命的是垃圾 都堆到单元门口了") == "sanitation"
     assert category(router, "停车倒还好，主要是物业费收得太贵") == "property"
     assert category(router, "路灯坏了好几天了，顺便问一下社保怎么交") == "facilities"
@@ -72,13 +72,13 @@ def test_contrast_and_the_main_ask_win_over_a_topic_mentioned_in_passing(router:
     ("电悌又坏了", "facilities", "电悌→电梯"),
     ("楼道里一股煤汽味", "safety", "煤汽→煤气"),
 ])
-def test_common_typos_are_read_as_the_word_meant(router: Router, text: str, expected: str, fix: str) -> None:
+def test_common_typos_are_read_as_the_word_meant(router: TextAnalyser, text: str, expected: str, fix: str) -> None:
     a = router.analyse(text)
     assert a.category == expected
     assert fix in a.matched
 
 
-def test_a_keyword_typed_with_a_same_sounding_character_is_found_by_sound(router: Router) -> None:
+def test_a_keyword_typed_with_a_same_sounding_character_is_found_by_sound(router: TextAnalyser) -> None:
     # 垃级 and 暖器 are not in the typo table: their pinyin is that of 垃圾 and 暖气
     a = router.analyse("垃级堆在楼下没人清")
     assert a.category == "sanitation"
@@ -86,38 +86,38 @@ def test_a_keyword_typed_with_a_same_sounding_character_is_found_by_sound(router
     assert router.analyse("家里的暖器一点都不热").category == "utilities"
 
 
-def test_a_common_word_that_sounds_like_a_keyword_is_not_taken_for_it(router: Router) -> None:
+def test_a_common_word_that_sounds_like_a_keyword_is_not_taken_for_it(router: TextAnalyser) -> None:
     # 你说 (ni shuo) is not 溺水 (ni shui); 午夜 (wu ye) is not 物业
     a = router.analyse("我跟你说啊午夜才回来")
     assert "safety" != a.category != "property"
 
 
 # ------------------------------------------------------ other and confidence
-def test_below_the_threshold_a_message_goes_to_staff_as_other(router: Router) -> None:
+def test_below_the_threshold_a_message_goes_to_staff_as_other(router: TextAnalyser) -> None:
     a = router.analyse("我想问问那个事情怎么样了没有")
     assert a.intent == "request"
     assert a.category == "other"
     assert a.confidence < router.threshold
 
 
-def test_the_threshold_can_be_set(router: Router) -> None:
+def test_the_threshold_can_be_set(router: TextAnalyser) -> None:
     text = "楼下有辆车"
     assert router.analyse(text).category == "parking"
-    assert Router(threshold=0.95).analyse(text).category == "other"
+    assert TextAnalyser(threshold=0.95).analyse(text).category == "other"
 
 
-def test_confidence_is_between_0_and_1_and_grows_with_evidence(router: Router) -> None:
+def test_confidence_is_between_0_and_1_and_grows_with_evidence(router: TextAnalyser) -> None:
     weak = router.analyse("有辆车停在那")
     strong = router.analyse("小区里乱停车太严重了，车位根本不够，晚上回来没地方停")
     assert 0.0 <= weak.confidence <= strong.confidence <= 1.0
 
 
-def test_matched_shows_staff_why(router: Router) -> None:
+def test_matched_shows_staff_why(router: TextAnalyser) -> None:
     a = router.analyse("3栋楼下天天有人乱停车")
     assert "乱停车" in a.matched
 
 
-def test_unknown_topics_stay_with_staff(router: Router) -> None:
+def test_unknown_topics_stay_with_staff(router: TextAnalyser) -> None:
     assert category(router, "网上买东西被骗了怎么办") == "other"
 
 
@@ -129,11 +129,11 @@ def test_unknown_topics_stay_with_staff(router: Router) -> None:
     ("我腿摔骨折了，一个人住，谁能帮忙买点菜", "help"),
     ("表扬保洁刘阿姨，每天把楼道拖得干干净净", "praise"),
 ])
-def test_the_kind_says_what_the_resident_wants(router: Router, text: str, kind: str) -> None:
+def test_the_kind_says_what_the_resident_wants(router: TextAnalyser, text: str, kind: str) -> None:
     assert router.analyse(text).kind == kind
 
 
-def test_praising_a_person_for_a_deed_is_a_request_in_the_category_of_the_deed(router: Router) -> None:
+def test_praising_a_person_for_a_deed_is_a_request_in_the_category_of_the_deed(router: TextAnalyser) -> None:
     a = router.analyse("谢谢物业的李师傅，半夜来帮我们修好了水管")
     assert (a.intent, a.kind) == ("request", "praise")
     assert a.category in ("utilities", "property")
@@ -151,7 +151,7 @@ def test_praising_a_person_for_a_deed_is_a_request_in_the_category_of_the_deed(r
     "井盖没了，就在小学门口，好多孩子在旁边玩",
     "我妈一个人在家发烧了没人管",
 ])
-def test_risk_right_now_is_urgent(router: Router, text: str) -> None:
+def test_risk_right_now_is_urgent(router: TextAnalyser, text: str) -> None:
     a = router.analyse(text)
     assert a.urgent, a
     assert a.kind == "help"
@@ -166,20 +166,20 @@ def test_risk_right_now_is_urgent(router: Router, text: str) -> None:
     "楼道灯不亮，我昨晚上楼摔了一跤",  # past
     "煤气灶打不着火了",  # not a fire at all
 ])
-def test_past_incidents_and_future_hazards_are_not_urgent(router: Router, text: str) -> None:
+def test_past_incidents_and_future_hazards_are_not_urgent(router: TextAnalyser, text: str) -> None:
     assert not router.analyse(text).urgent, text
 
 
-def test_a_danger_that_started_earlier_and_goes_on_is_urgent(router: Router) -> None:
+def test_a_danger_that_started_earlier_and_goes_on_is_urgent(router: TextAnalyser) -> None:
     assert router.analyse("从昨天晚上开始一直闻到煤气味").urgent
 
 
-def test_intents_are_never_urgent(router: Router) -> None:
+def test_intents_are_never_urgent(router: TextAnalyser) -> None:
     assert not router.analyse("催办 123").urgent
 
 
 # -------------------------------------------------------------- the API
-def test_categories_and_their_chinese_names(router: Router) -> None:
+def test_categories_and_their_chinese_names(router: TextAnalyser) -> None:
     codes = router.categories()
     assert codes[-1] == "other"
     assert {"parking", "sanitation", "utilities", "facilities", "property", "renovation", "dispute", "safety",
@@ -189,28 +189,28 @@ def test_categories_and_their_chinese_names(router: Router) -> None:
     assert router.category_name("other") == "其他"
 
 
-def test_tokens_are_the_segmentation_without_spaces(router: Router) -> None:
+def test_tokens_are_the_segmentation_without_spaces(router: TextAnalyser) -> None:
     tokens = router.tokens("楼栋长说 加装电梯的事 下周开会")
     assert "楼栋长" in tokens
     assert "加装电梯" in tokens
     assert " " not in tokens
 
 
-def test_an_analysis_is_a_frozen_value(router: Router) -> None:
+def test_an_analysis_is_a_frozen_value(router: TextAnalyser) -> None:
     a = router.analyse("路灯坏了")
     assert isinstance(a, Analysis)
     with pytest.raises(AttributeError):
         a.category = "x"  # type: ignore[misc]
 
 
-async def test_analyse_async_gives_the_same_answer_for_short_and_long_texts(router: Router) -> None:
+async def test_analyse_async_gives_the_same_answer_for_short_and_long_texts(router: TextAnalyser) -> None:
     short = "楼道灯坏了"
     long = "尊敬的社区领导：" + "我们小区的路灯已经坏了很久，晚上出门非常不方便。" * 20
     assert await router.analyse_async(short) == router.analyse(short)
     assert await router.analyse_async(long) == router.analyse(long)
 
 
-async def test_long_texts_do_not_block_the_event_loop(router: Router, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_long_texts_do_not_block_the_event_loop(router: TextAnalyser, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[str] = []
     loop_thread = threading.get_ident()
     real = router.analyse
@@ -225,7 +225,7 @@ async def test_long_texts_do_not_block_the_event_loop(router: Router, monkeypatc
     assert seen == ["loop", "worker"]
 
 
-def test_many_threads_can_analyse_at_once(router: Router) -> None:
+def test_many_threads_can_analyse_at_once(router: TextAnalyser) -> None:
     texts = ["楼道灯坏了", "不是停车的事，是垃圾没人收", "催办 123", "绑定 3栋2单元501"] * 25
     expected = [router.analyse(t) for t in texts]
     results: list[list[Analysis]] = []
@@ -241,7 +241,7 @@ def test_many_threads_can_analyse_at_once(router: Router) -> None:
     assert all(r == expected for r in results)
 
 
-async def test_many_tasks_can_analyse_at_once(router: Router) -> None:
+async def test_many_tasks_can_analyse_at_once(router: TextAnalyser) -> None:
     texts = ["楼道灯坏了" * 50, "垃圾没人收" * 60, "谢谢"]
     results = await asyncio.gather(*(router.analyse_async(t) for t in texts * 5))
     assert [r.intent for r in results[:3]] == ["request", "request", "thanks"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nlp import Router, RulesError
+from nlp import RulesError, TextAnalyser
 from nlp.rules import load, merge
 
 
@@ -25,12 +25,12 @@ def test_without_an_override_the_default_taxonomy_is_used() -> None:
 
 def test_keywords_can_be_added_to_a_category(tmp_path: Path) -> None:
     text = "共享电单车横七竖八"
-    assert Router().analyse(text).category != "sanitation"
+    assert TextAnalyser().analyse(text).category != "sanitation"
     path = write(tmp_path, """
 [categories.sanitation.keywords]
 "横七竖八" = 5
 """)
-    router = Router(path)
+    router = TextAnalyser(path)
     assert router.analyse(text).category == "sanitation"
     assert router.analyse("垃圾没人收").category == "sanitation"  # the defaults are still there
 
@@ -44,7 +44,7 @@ name = "车辆管理"
 [categories.parking.keywords]
 "车辆管理" = 4
 """)
-    router = Router(path)
+    router = TextAnalyser(path)
     assert router.category_name("parking") == "车辆管理"
     assert router.analyse("小区门口乱停车").category != "parking"  # the default keywords are gone
     assert router.analyse("车辆管理太乱").category == "parking"
@@ -55,8 +55,8 @@ def test_keywords_can_be_removed(tmp_path: Path) -> None:
 [categories.dispute]
 remove_keywords = ["狗", "养狗", "遛狗", "狗叫", "大狗"]
 """)
-    router = Router(path)
-    assert Router().analyse("那条狗天天叫").category == "dispute"
+    router = TextAnalyser(path)
+    assert TextAnalyser().analyse("那条狗天天叫").category == "dispute"
     assert router.analyse("那条狗天天叫").category == "other"
 
 
@@ -70,7 +70,7 @@ name = "宠物管理"
 "遛狗" = 5
 "犬只" = 5
 """)
-    router = Router(path)
+    router = TextAnalyser(path)
     assert "pets" in router.categories()
     assert router.categories()[-1] == "other"
     assert router.category_name("pets") == "宠物管理"
@@ -80,7 +80,7 @@ name = "宠物管理"
 
 def test_categories_can_be_dropped_but_other_stays(tmp_path: Path) -> None:
     path = write(tmp_path, 'drop_categories = ["children", "other"]\n')
-    router = Router(path)
+    router = TextAnalyser(path)
     assert "children" not in router.categories()
     assert "other" in router.categories()
     assert router.analyse("四点半课堂还能报名吗").category != "children"
@@ -94,7 +94,7 @@ threshold = 0.9
 [urgency]
 cues = ["鬼打墙"]
 """)
-    router = Router(path)
+    router = TextAnalyser(path)
     assert router.threshold == pytest.approx(0.9)
     assert router.analyse("楼道灯坏了").category == "other"
     assert router.analyse("楼道里鬼打墙").urgent
@@ -103,18 +103,18 @@ cues = ["鬼打墙"]
 
 def test_a_threshold_given_in_code_wins_over_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, "[settings]\nthreshold = 0.9\n")
-    assert Router(path, threshold=0.2).threshold == pytest.approx(0.2)
+    assert TextAnalyser(path, threshold=0.2).threshold == pytest.approx(0.2)
 
 
 def test_typos_can_be_added(tmp_path: Path) -> None:
     path = write(tmp_path, '[typos]\n"陆灯" = "路灯"\n')
-    a = Router(path).analyse("陆灯坏了")
+    a = TextAnalyser(path).analyse("陆灯坏了")
     assert a.category == "facilities"
     assert "陆灯→路灯" in a.matched
 
 
 def test_load_swaps_the_rules_of_a_running_router(tmp_path: Path) -> None:
-    router = Router()
+    router = TextAnalyser()
     assert router.analyse("横七竖八").category == "other"
     router.load(write(tmp_path, '[categories.sanitation.keywords]\n"横七竖八" = 5\n'))
     assert router.analyse("横七竖八").category == "sanitation"
@@ -130,12 +130,12 @@ def test_load_swaps_the_rules_of_a_running_router(tmp_path: Path) -> None:
 ])
 def test_a_bad_rules_file_is_refused_with_the_key_named(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(RulesError, match=message):
-        Router(write(tmp_path, text))
+        TextAnalyser(write(tmp_path, text))
 
 
 def test_a_missing_rules_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RulesError, match="cannot read"):
-        Router(tmp_path / "missing.toml")
+        TextAnalyser(tmp_path / "missing.toml")
 
 
 def test_merge_rules() -> None:

@@ -45,7 +45,7 @@ def test_in_a_fresh_process_everything_is_loaded_by_initialise_and_jiebas_global
         "assert tokenizer._tokenizer is None and sounds._table is None\n"
         "nlp.initialise()\n"
         "assert tokenizer._tokenizer is not None and sounds._table is not None\n"
-        "router = nlp.Router()\n"
+        "router = nlp.TextAnalyser()\n"
         "assert router.analyse('3栋楼道灯坏了').category == 'facilities'\n"
         "print(jieba.dt.initialized)\n"
     )

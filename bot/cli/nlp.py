@@ -14,15 +14,15 @@ from typing import Any, TextIO
 
 import click
 
-from nlp import Router
+from nlp import TextAnalyser
 from nlp.evaluation import format_report, read_jsonl, score
 from nlp.results import Analysis
 from nlp.rules import RulesError
 
 
-def _router(rules: Path | None) -> Router:
+def _router(rules: Path | None) -> TextAnalyser:
     try:
-        return Router(rules)
+        return TextAnalyser(rules)
     except RulesError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
@@ -104,7 +104,7 @@ def evaluate(ctx: click.Context, file: Path, rules: Path | None, mistakes: bool)
 if __name__ == "__main__":
     @click.group()
     def _standalone() -> None:
-        """Router tools."""
+        """TextAnalyser tools."""
 
     _standalone.add_command(classify)
     _standalone.add_command(evaluate)

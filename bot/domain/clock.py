@@ -92,7 +92,7 @@ async def run_clock_task(services: Any, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             result = await tick(services.db, services.config, services.texts, services.now(),
-                                services.router.category_name)
+                                services.analyser.category_name)
             if any(result.values()):
                 log.info("clock %s", " ".join(f"{k}={v}" for k, v in result.items()))
         except Exception:

@@ -1,4 +1,4 @@
-"""The one entry point: ``Router.analyse(text)`` turns a resident's message into an Analysis.
+"""The one entry point: ``TextAnalyser.analyse(text)`` turns a resident's message into an Analysis.
 
 Per message: normalise (same length), fix listed typos, segment once with
 jieba, find every rules word in one trie walk, then score categories with
@@ -50,7 +50,7 @@ class _Scored:
 
 
 class _Compiled:
-    """Everything built from one set of rules; swapped as a whole by ``Router.load``."""
+    """Everything built from one set of rules; swapped as a whole by ``TextAnalyser.load``."""
 
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
@@ -71,7 +71,7 @@ class _Compiled:
         self.places = PlaceFinder(rules.places, is_vocabulary)
 
 
-class Router:
+class TextAnalyser:
     """Keyword routing of residents' messages (see the module docstring)."""
 
     def __init__(self, rules_override: Path | None = None, threshold: float | None = None,
