@@ -11,7 +11,7 @@ def build_dispatcher() -> Dispatcher:
     from handlers import events, fallback, followup, media, middlewares, resident, staff, volunteer
 
     return Dispatcher(
-        routers=[events.router, media.router, staff.router, volunteer.router, followup.router, resident.router,
-                 fallback.router],
+        routers=[events.router, media.router, staff.router, staff.refusals, volunteer.router, volunteer.refusals,
+                 followup.router, resident.router, fallback.router],
         middlewares=[middlewares.identify, middlewares.read_text],
     )

@@ -8,48 +8,45 @@ from bot.chat.dispatcher import Router
 from bot.chat.filters import command, role
 from bot.domain.identity import VOLUNTEER
 from handlers.common import desk, listing, person, reply, say
+from nlp import Command
 
-router = Router("volunteer")
+router = Router("volunteer", role(VOLUNTEER))
+refusals = Router("volunteer refusals")  # the same commands from someone without the role
 
 VOLUNTEER_COMMANDS = ("accept", "progress", "resolve", "hand_back", "todo", "leave", "back")
 
 
-@router.handler(command("accept"), role(VOLUNTEER))
-async def accept(ctx: Context) -> str:
-    assert ctx.command is not None
-    return reply(ctx, await desk(ctx).accept(person(ctx), ctx.command.ticket))
+@router.handler(command("accept"))
+async def accept(ctx: Context, cmd: Command) -> str:
+    return reply(ctx, await desk(ctx).accept(person(ctx), cmd.ticket))
 
 
-@router.handler(command("progress"), role(VOLUNTEER))
-async def progress(ctx: Context) -> str:
-    assert ctx.command is not None
-    return reply(ctx, await desk(ctx).progress(person(ctx), ctx.command.ticket, ctx.command.arg))
+@router.handler(command("progress"))
+async def progress(ctx: Context, cmd: Command) -> str:
+    return reply(ctx, await desk(ctx).progress(person(ctx), cmd.ticket, cmd.arg))
 
 
-@router.handler(command("resolve"), role(VOLUNTEER))
-async def resolve(ctx: Context) -> str:
-    assert ctx.command is not None
-    return reply(ctx, await desk(ctx).resolve(person(ctx), ctx.command.ticket, ctx.command.arg))
+@router.handler(command("resolve"))
+async def resolve(ctx: Context, cmd: Command) -> str:
+    return reply(ctx, await desk(ctx).resolve(person(ctx), cmd.ticket, cmd.arg))
 
 
-@router.handler(command("hand_back"), role(VOLUNTEER))
-async def hand_back(ctx: Context) -> str:
-    assert ctx.command is not None
-    return reply(ctx, await desk(ctx).hand_back(person(ctx), ctx.command.ticket, ctx.command.arg))
+@router.handler(command("hand_back"))
+async def hand_back(ctx: Context, cmd: Command) -> str:
+    return reply(ctx, await desk(ctx).hand_back(person(ctx), cmd.ticket, cmd.arg))
 
 
-@router.handler(command("todo"), role(VOLUNTEER))
+@router.handler(command("todo"))
 async def todo(ctx: Context) -> str:
     d = desk(ctx)
     return listing(ctx, d, await d.todo(person(ctx)), "todo")
 
 
-@router.handler(command("leave", "back"), role(VOLUNTEER))
-async def leave(ctx: Context) -> str:
-    assert ctx.command is not None
-    return reply(ctx, await desk(ctx).set_leave(person(ctx), ctx.command.name == "leave"))
+@router.handler(command("leave", "back"))
+async def leave(ctx: Context, cmd: Command) -> str:
+    return reply(ctx, await desk(ctx).set_leave(person(ctx), cmd.name == "leave"))
 
 
-@router.handler(command(*VOLUNTEER_COMMANDS))
+@refusals.handler(command(*VOLUNTEER_COMMANDS))
 async def not_a_volunteer(ctx: Context) -> str:
     return say(ctx, "refused.not_volunteer")

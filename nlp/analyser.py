@@ -315,7 +315,7 @@ class TextAnalyser:
             for clause_parts in parts.values():
                 hits = [next((clause_parts[a] for a in part if a in clause_parts), None) for part in combo.parts]
                 if None not in hits:
-                    pos = min(hits)  # type: ignore[type-var]
+                    pos = min(h for h in hits if h is not None)
                     f, negated = factor(pos) if factor else (1.0, False)
                     if negated:
                         out.negated.add(combo.category)

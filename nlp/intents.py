@@ -223,9 +223,9 @@ class IntentDetector:
         found: list[tuple[int, int, str]] = []  # (start, score, words)
         for score, m in ratings:
             found.append((m.start, score, m.term.text))
-        for score, sm in stars:
-            if score is not None and 1 <= score <= 5:
-                found.append((sm.start(), score, sm.group()))
+        for star_score, sm in stars:
+            if star_score is not None and 1 <= star_score <= 5:
+                found.append((sm.start(), star_score, sm.group()))
         found.sort()
         ticket = None
         if command:

@@ -152,8 +152,8 @@ class Matcher:
                 self.term(word).kinds[kind] = weight
         for word in rules.urgent_cues:
             self.term(word).urgent = True
-        for combo in rules.urgent_combos:
-            for group in combo:
+        for urgent_combo in rules.urgent_combos:
+            for group in urgent_combo:
                 for word in group:
                     self.term(word).flags.add("urgent_part")
         for flag, words in (
@@ -168,10 +168,10 @@ class Matcher:
             for word in words:
                 if isinstance(word, str) and word.strip():
                     self.term(word).flags.add(flag)
-        for name, cues in rules.intents.items():
-            for word in cues.cues:
+        for name, intent_cues in rules.intents.items():
+            for word in intent_cues.cues:
                 self.term(word).intents.setdefault(name, "cue")
-            for word in cues.strong:
+            for word in intent_cues.strong:
                 self.term(word).intents[name] = "strong"
         for word, score in rules.ratings.items():
             self.term(word).rating = score
@@ -265,7 +265,7 @@ class Matcher:
                 term = node.get(_END)
                 if term is not None and (term.whole != 2 or j == n or not text[j].isascii()
                                          or not text[j].isalnum()):
-                    found.append((j, term))  # type: ignore[arg-type]
+                    found.append((j, term))
 
         pos = 0
         for tok in tokens:
@@ -304,7 +304,7 @@ class Matcher:
         while node is not None:
             term = node.get(_END)
             if term is not None and (not term.whole or j == size):
-                hits.append((j, term))  # type: ignore[arg-type]
+                hits.append((j, term))
             if j == size:
                 break
             node = node.get(tok[j])
@@ -324,7 +324,7 @@ class Matcher:
                         node = node.get(ch)
                     term = node.get(_END) if node is not None else None
                     if term is not None and not term.whole:
-                        inner.append((i, ((size, term),)))  # type: ignore[arg-type]
+                        inner.append((i, ((size, term),)))
         entry: TokenEntry = (tuple(hits), tail, tuple(inner), rare)
         if len(self._token_info) > 200_000:
             self._token_info.clear()

@@ -17,9 +17,12 @@ import os
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
+
+JiebaTokenizer = Any  # jieba ships no type information
 
 
-def _import_jieba():  # type: ignore[no-untyped-def]
+def _import_jieba():
     """Import jieba without pkg_resources: jieba tries that deprecated module
     (12 MB and a tenth of a second) only to locate its own data files, and
     falls back to a plain path when the import fails."""
@@ -44,7 +47,7 @@ USERDICT = Path(__file__).resolve().parent / "data" / "userdict.txt"
 CACHE_FILE = "lianxin-jieba.cache"
 
 _lock = threading.Lock()
-_tokenizer: jieba.Tokenizer | None = None
+_tokenizer: JiebaTokenizer | None = None
 
 
 def cache_dir() -> Path:
@@ -71,7 +74,7 @@ def _dictionary_file() -> Path:
     return Path(jieba.__file__).resolve().parent / jieba.DEFAULT_DICT_NAME
 
 
-def _load_cache(tk: jieba.Tokenizer) -> bool:
+def _load_cache(tk: JiebaTokenizer) -> bool:
     """Fill ``tk`` from the cache file if it is there and newer than jieba's dictionary."""
     path = Path(tk.tmp_dir) / tk.cache_file
     try:
@@ -107,7 +110,7 @@ def initialise() -> None:
         _tokenizer = tk
 
 
-def tokenizer() -> jieba.Tokenizer:
+def tokenizer() -> JiebaTokenizer:
     """The process's tokenizer (initialising it if start-up did not)."""
     if _tokenizer is None:
         initialise()

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
     from bot.config import Config
     from bot.domain.identity import Sender
+    from bot.services import Services
     from nlp import Analysis, Command
 
 
@@ -82,7 +83,7 @@ class Context:
     message: Message
     session: AsyncSession
     config: Config
-    services: Any
+    services: Services
     now: datetime
     sender: Sender | None = None
     analysis: Analysis | None = None

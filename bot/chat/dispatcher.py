@@ -1,10 +1,13 @@
 """The dispatcher: routers of handlers, composable filters, middlewares.
 
 A feature module owns one Router and declares each handler with the filters
-that say what it handles (message type, event, intent, command, role). The
-Dispatcher runs the middlewares around the first handler, in registration
-order, whose filters all pass. A handler returns the reply text, or None for
-a silent "success".
+that say what it handles (message type, event, intent, command, role); a
+router may carry filters of its own that every one of its handlers needs
+(a role, say). The Dispatcher runs the middlewares around the first handler,
+in registration order, whose filters all pass. A filter may return a dict
+instead of True: its items are handed to the handler as keyword arguments
+(``command(...)`` hands over ``cmd``). A handler returns the reply text, or
+None for a silent "success".
 """
 
 from __future__ import annotations
@@ -12,35 +15,52 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from bot.chat.context import Context
 
-HandlerFn = Callable[[Context], Awaitable[str | None]]
+HandlerFn = Callable[..., Awaitable[str | None]]  # (ctx, **data from the filters)
 Middleware = Callable[[Context, Callable[[Context], Awaitable[str | None]]], Awaitable[str | None]]
+FilterResult = bool | dict[str, Any]
 
 
 class Filter:
-    """A predicate on the context; combine with &, | and ~."""
+    """A predicate on the context; combine with &, | and ~. The check may
+    return a dict (a pass that hands data to the handler) instead of True."""
 
-    def __init__(self, check: Callable[[Context], bool | Awaitable[bool]], name: str = "") -> None:
+    def __init__(self, check: Callable[[Context], FilterResult | Awaitable[FilterResult]], name: str = "") -> None:
         self._check = check
         self.name = name or getattr(check, "__name__", "filter")
 
-    async def __call__(self, ctx: Context) -> bool:
+    async def evaluate(self, ctx: Context) -> dict[str, Any] | None:
+        """None when the filter fails, else the data it hands over ({} for a plain pass)."""
         result = self._check(ctx)
         if inspect.isawaitable(result):
             result = await result
-        return bool(result)
+        if isinstance(result, dict):
+            return result
+        return {} if result else None
+
+    async def __call__(self, ctx: Context) -> bool:
+        return await self.evaluate(ctx) is not None
 
     def __and__(self, other: Filter) -> Filter:
-        async def both(ctx: Context) -> bool:
-            return await self(ctx) and await other(ctx)
+        async def both(ctx: Context) -> FilterResult:
+            first = await self.evaluate(ctx)
+            if first is None:
+                return False
+            second = await other.evaluate(ctx)
+            return False if second is None else {**first, **second}
 
         return Filter(both, f"({self.name} & {other.name})")
 
     def __or__(self, other: Filter) -> Filter:
-        async def either(ctx: Context) -> bool:
-            return await self(ctx) or await other(ctx)
+        async def either(ctx: Context) -> FilterResult:
+            first = await self.evaluate(ctx)
+            if first is not None:
+                return first
+            second = await other.evaluate(ctx)
+            return False if second is None else second
 
         return Filter(either, f"({self.name} | {other.name})")
 
@@ -54,23 +74,36 @@ class Filter:
         return f"Filter({self.name})"
 
 
+async def passes(filters: Iterable[Filter], ctx: Context) -> dict[str, Any] | None:
+    """The data all ``filters`` hand over, or None when one of them fails."""
+    data: dict[str, Any] = {}
+    for f in filters:
+        found = await f.evaluate(ctx)
+        if found is None:
+            return None
+        data.update(found)
+    return data
+
+
 @dataclass
 class Handler:
     fn: HandlerFn
     filters: tuple[Filter, ...]
 
-    async def matches(self, ctx: Context) -> bool:
-        for f in self.filters:
-            if not await f(ctx):
-                return False
-        return True
+    async def matches(self, ctx: Context) -> dict[str, Any] | None:
+        return await passes(self.filters, ctx)
+
+    async def call(self, ctx: Context, data: dict[str, Any]) -> str | None:
+        wanted = inspect.signature(self.fn).parameters
+        return await self.fn(ctx, **{k: v for k, v in data.items() if k in wanted})
 
 
 class Router:
-    """The handlers of one feature module."""
+    """The handlers of one feature module, and the filters all of them need."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *filters: Filter) -> None:
         self.name = name
+        self.filters = filters
         self.handlers: list[Handler] = []
 
     def handler(self, *filters: Filter) -> Callable[[HandlerFn], HandlerFn]:
@@ -92,17 +125,25 @@ class Dispatcher:
     def use(self, middleware: Middleware) -> None:
         self.middlewares.append(middleware)
 
-    async def find(self, ctx: Context) -> Handler | None:
+    async def find(self, ctx: Context) -> tuple[Handler, dict[str, Any]] | None:
+        """The first handler whose router's and own filters pass, with their data."""
         for router in self.routers:
+            shared = await passes(router.filters, ctx)
+            if shared is None:
+                continue
             for handler in router.handlers:
-                if await handler.matches(ctx):
-                    return handler
+                own = await handler.matches(ctx)
+                if own is not None:
+                    return handler, {**shared, **own}
         return None
 
     async def dispatch(self, ctx: Context) -> str | None:
         async def innermost(c: Context) -> str | None:
-            handler = await self.find(c)
-            return await handler.fn(c) if handler else None
+            found = await self.find(c)
+            if found is None:
+                return None
+            handler, data = found
+            return await handler.call(c, data)
 
         call: Callable[[Context], Awaitable[str | None]] = innermost
         for middleware in reversed(self.middlewares):
@@ -110,7 +151,8 @@ class Dispatcher:
         return await call(ctx)
 
 
-def _bind(middleware: Middleware, nxt: Callable[[Context], Awaitable[str | None]]):  # type: ignore[no-untyped-def]
+def _bind(middleware: Middleware, nxt: Callable[[Context], Awaitable[str | None]]
+          ) -> Callable[[Context], Awaitable[str | None]]:
     async def run(ctx: Context) -> str | None:
         return await middleware(ctx, nxt)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bot.chat.dispatcher import Filter
+from bot.chat.context import Context
+from bot.chat.dispatcher import Filter, FilterResult
 
 
 def msg_type(*types: str) -> Filter:
@@ -28,8 +29,13 @@ def intent(*names: str) -> Filter:
 
 
 def command(*names: str) -> Filter:
+    """Passes a parsed command of one of ``names`` and hands it over as ``cmd``."""
     wanted = frozenset(names)
-    return Filter(lambda ctx: ctx.command is not None and ctx.command.name in wanted, f"command{sorted(wanted)}")
+
+    def check(ctx: Context) -> FilterResult:
+        return {"cmd": ctx.command} if ctx.command is not None and ctx.command.name in wanted else False
+
+    return Filter(check, f"command{sorted(wanted)}")
 
 
 def role(*roles: str) -> Filter:

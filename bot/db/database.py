@@ -147,12 +147,17 @@ class Database:
         await self.engine.dispose()
 
 
+def affected(result: Any) -> int:
+    """Rows an UPDATE or DELETE changed (SQLAlchemy types execute() as Result, whose
+    CursorResult carries the count)."""
+    return int(result.rowcount)
+
+
 @functools.cache
 def _insert_ignore_statement(dialect: str, table: Table, conflict: tuple[str, ...], returning: str | None) -> Any:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(table).on_conflict_do_nothing(index_elements=list(conflict))
     return stmt.returning(table.c[returning]) if returning else stmt
 
@@ -163,5 +168,5 @@ async def insert_ignore(session: AsyncSession, model: Any, values: dict[str, Any
 
     The statement is built once per table and backend (a Core insert, with
     the values as parameters), so the hot path does not rebuild it."""
-    stmt = _insert_ignore_statement(session.bind.dialect.name, model.__table__, tuple(conflict), returning)
+    stmt = _insert_ignore_statement(session.get_bind().dialect.name, model.__table__, tuple(conflict), returning)
     return await session.execute(stmt, values)

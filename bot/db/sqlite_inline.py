@@ -122,7 +122,8 @@ def connector(database: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Callable
     """An `async_creator` for create_async_engine that opens `database` inline."""
 
     async def connect() -> InlineConnection:
-        conn = sqlite3.connect(database, timeout=busy_timeout_s, isolation_level="", check_same_thread=False)
+        conn = sqlite3.connect(database, timeout=busy_timeout_s, isolation_level="",  # type: ignore[call-overload]
+                               check_same_thread=False)
         return InlineConnection(conn)
 
     return connect

@@ -99,7 +99,7 @@ async def resolve(session: AsyncSession, messages: Iterable[Outgoing]) -> dict[s
                                      .where(Resident.openid.in_(openids)))
         known = {row.openid: row for row in rows}
         for openid in openids:
-            row = known.get(openid)
+            row = known.get(openid)  # type: ignore[assignment]
             # An openid without a resident row (someone queued it directly) is still worth a try.
             found[f"o{openid}"] = (Recipient("", openid, None, row.last_message_at, bool(row.subscribed))
                                    if row is not None else Recipient("", openid))

@@ -140,7 +140,7 @@ class RedisTokenBackend:
         await self.release(name, owner)
 
     async def release(self, name: str, owner: str) -> None:
-        await self.redis.eval(_RELEASE_SCRIPT, 1, self.prefix + name + ":lease", owner)  # type: ignore[misc]
+        await self.redis.eval(_RELEASE_SCRIPT, 1, self.prefix + name + ":lease", owner)
 
     async def close(self) -> None:
         await self.redis.aclose()

@@ -107,9 +107,12 @@ class GroupCommit(Generic[T]):
 
 
 class _Services(Protocol):
-    config: Config
-    db: Database
-    now: Callable[[], datetime]
+    @property
+    def config(self) -> Config: ...
+    @property
+    def db(self) -> Database: ...
+    @property
+    def now(self) -> Callable[[], datetime]: ...
 
 
 class OutboxWorker:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import insert_ignore
+from bot.db import affected, insert_ignore
 from bot.domain.roster.addresses import describe_household
 from bot.models import Building, Compound, Household, Invite, Person, Resident
 
@@ -96,7 +96,7 @@ async def redeem_invite(session: AsyncSession, openid: str, code: str, now: date
     claimed = await session.execute(
         update(Invite).where(Invite.code == code, Invite.used_at.is_(None)).values(used_at=now, used_by=openid)
     )
-    if claimed.rowcount != 1:
+    if affected(claimed) != 1:
         return InviteOutcome(False, "bind.invite_used")
     await session.execute(update(Person).where(Person.openid == openid).values(openid=None))
     person = await session.get(Person, invite.person_id)

@@ -18,7 +18,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat.context import Message
-from bot.db import Database, insert_ignore
+from bot.db import Database, affected, insert_ignore
 from bot.models import InboundMessage, SeenNonce
 from bot.wechat.protocol import Forbidden
 
@@ -111,4 +111,4 @@ async def forget_old_nonces(db: Database, now: datetime, window_s: int) -> int:
     async with db.transaction() as session:
         cutoff = now - timedelta(seconds=2 * window_s)
         result = await session.execute(delete(SeenNonce).where(SeenNonce.seen_at < cutoff))
-        return result.rowcount or 0
+        return affected(result)

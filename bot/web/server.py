@@ -22,6 +22,10 @@ log = logging.getLogger("lianxin.server")
 BackgroundTask = Callable[[services_mod.Services, asyncio.Event], Awaitable[None]]
 
 
+async def _run(task: BackgroundTask, services: services_mod.Services, stop: asyncio.Event) -> None:
+    await task(services, stop)
+
+
 def background_tasks(config: Config, worker: bool) -> list[BackgroundTask]:
     """The periodic work a serving process also does: forgetting old nonces,
     the deadline clock and, when sending is configured, the outbox worker."""
@@ -93,7 +97,7 @@ async def serve(config: Config, host: str | None = None, port: int | None = None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(task(services, stop)) for task in background_tasks(config, worker)]
+    tasks = [asyncio.create_task(_run(task, services, stop)) for task in background_tasks(config, worker)]
     await stop.wait()
     print("Lianxin shutting down", flush=True)
     await runner.cleanup()

@@ -59,7 +59,7 @@ def parse_xml(body: bytes) -> dict[str, str]:
     return fields
 
 
-def _flatten(elem) -> str:  # type: ignore[no-untyped-def]
+def _flatten(elem) -> str:
     return "".join(elem.itertext()).strip()
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
+from bot.db import affected
 from bot.delivery.outbox import enqueue
 from bot.domain import assignment
 from bot.domain.assignment import STAFF, Chain, Choice
@@ -58,7 +59,7 @@ class DeskCore:
             .values(state=to_state, updated_at=self.now, **values)
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount != 1:
+        if affected(result) != 1:
             await self.session.refresh(ticket)
             return False
         await self.session.refresh(ticket)
