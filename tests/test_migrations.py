@@ -49,24 +49,24 @@ def test_init_db_command_is_idempotent(tmp_path: Path) -> None:
     assert (tmp_path / "x.db").exists()
 
 
-def test_the_recorded_schema_revision_is_alembics_head() -> None:
+def test_the_recorded_schema_revisions_are_alembics_heads() -> None:
     from alembic.script import ScriptDirectory
 
-    from bot.db import MIGRATIONS_DIR, SCHEMA_REVISION, _alembic_config
+    from bot.db import MIGRATIONS_DIR, SCHEMA_REVISIONS, _alembic_config
 
-    assert ScriptDirectory.from_config(_alembic_config("sqlite+aiosqlite:///unused.db")).get_current_head() \
-        == SCHEMA_REVISION
+    heads = ScriptDirectory.from_config(_alembic_config("sqlite+aiosqlite:///unused.db")).get_heads()
+    assert set(heads) == SCHEMA_REVISIONS
     assert MIGRATIONS_DIR.is_dir()
 
 
 async def test_ensure_schema_upgrades_only_when_needed(tmp_path: Path) -> None:
-    from bot.db import SCHEMA_REVISION, Database, ensure_schema, schema_revision
+    from bot.db import SCHEMA_REVISIONS, Database, ensure_schema, schema_revisions
 
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'e.db'}")
     try:
-        assert await schema_revision(db.engine) is None
+        assert await schema_revisions(db.engine) == frozenset()
         await ensure_schema(db)
-        assert await schema_revision(db.engine) == SCHEMA_REVISION
+        assert await schema_revisions(db.engine) == SCHEMA_REVISIONS
         await ensure_schema(db)
     finally:
         await db.dispose()

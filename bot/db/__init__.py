@@ -4,7 +4,7 @@ alembic ``migrations``. The typed models live in bot.models."""
 
 from bot.db.database import (
     MIGRATIONS_DIR,
-    SCHEMA_REVISION,
+    SCHEMA_REVISIONS,
     Database,
     _alembic_config,
     affected,
@@ -12,14 +12,14 @@ from bot.db.database import (
     insert_ignore,
     is_sqlite,
     redact,
-    schema_revision,
+    schema_revisions,
     upgrade,
     upgrade_sync,
 )
 
 __all__ = [
     "MIGRATIONS_DIR",
-    "SCHEMA_REVISION",
+    "SCHEMA_REVISIONS",
     "Database",
     "_alembic_config",
     "affected",
@@ -27,7 +27,7 @@ __all__ = [
     "insert_ignore",
     "is_sqlite",
     "redact",
-    "schema_revision",
+    "schema_revisions",
     "upgrade",
     "upgrade_sync",
 ]

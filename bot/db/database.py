@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,9 +21,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.db.sqlite_inline import connector
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-# The newest migration; a test keeps it equal to alembic's head. Lets start-up
-# skip importing alembic when the schema is already current.
-SCHEMA_REVISION = "0001"
+_REVISION_LINE = re.compile(r"^(down_revision|revision)\b[^=]*=\s*(.+)$", re.MULTILINE)
+
+
+def _script_heads() -> frozenset[str]:
+    """The newest migration of each branch, read from the version files
+    without importing alembic (a test keeps it equal to alembic's heads).
+    Features add their migrations as branches off 0001; start-up skips
+    alembic when the database already has every head."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        for name, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
+            found = set(re.findall(r"['\"](\w+)['\"]", value))
+            (revisions if name == "revision" else parents).update(found)
+    return frozenset(revisions - parents)
+
+
+SCHEMA_REVISIONS = _script_heads()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -79,29 +95,29 @@ def _alembic_config(url: str) -> Any:
     return cfg
 
 
-def upgrade_sync(url: str, revision: str = "head") -> None:
+def upgrade_sync(url: str, revision: str = "heads") -> None:
     """Run the alembic migrations up to `revision` (idempotent)."""
     from alembic import command
 
     command.upgrade(_alembic_config(url), revision)
 
 
-async def upgrade(url: str, revision: str = "head") -> None:
+async def upgrade(url: str, revision: str = "heads") -> None:
     await asyncio.to_thread(upgrade_sync, url, revision)
 
 
-async def schema_revision(engine: AsyncEngine) -> str | None:
-    """The revision the database is at (None when it has no schema yet)."""
+async def schema_revisions(engine: AsyncEngine) -> frozenset[str]:
+    """The revisions the database is at, one per branch (empty when it has no schema yet)."""
     async with engine.connect() as conn:
         try:
-            return (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one_or_none()
+            return frozenset((await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars())
         except Exception:
-            return None
+            return frozenset()
 
 
 async def ensure_schema(db: Database) -> None:
     """Upgrade the schema if it is not current (alembic is imported only then)."""
-    if await schema_revision(db.engine) != SCHEMA_REVISION:
+    if await schema_revisions(db.engine) != SCHEMA_REVISIONS:
         await upgrade(db.url)
 
 
