@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nlp import sounds, tokenizer
-from nlp.intents import IntentDetector
+from nlp import features, sounds, tokenizer
+from nlp.intents import IntentDetector, IntentResult
 from nlp.matcher import Found, Match, Matcher
+from nlp.model import DEFAULT_WEIGHTS, Model, readable
 from nlp.places import NO_PLACE, PlaceFinder
 from nlp.results import Analysis, Command, Place
 from nlp.rules import OTHER, Rules, load
@@ -36,6 +37,8 @@ _EXTRA_MAX = 2  # ... at most this many times
 _STRENGTH = 2.5  # score at which confidence reaches 1 - 1/e before competition
 
 
+TIME_FLAGS = frozenset(("past", "present", "hedge", "resolved"))
+
 # a position's weight factor and whether it lies in a negated stretch
 Factor = Callable[[int], tuple[float, bool]]
 
@@ -47,6 +50,23 @@ class _Scored:
     evidence: dict[str, dict[str, float]] = field(default_factory=dict)  # category -> word -> contribution
     negated: set[str] = field(default_factory=set)
     factor: Factor | None = None  # only when the message has negation, contrast or passing mentions
+
+
+@dataclass
+class _Reading:
+    original: str
+    norm: str
+    tokens: list[str]
+    found: Found
+    clauses: Clauses
+    scored: _Scored
+    category: str  # the rules' own choice
+    confidence: float
+    place: Place
+    intent: IntentResult | None  # None: the rules read a request
+    urgent: bool
+    urgent_words: list[str]
+    fixes: list[tuple[str, str]]
 
 
 class _Compiled:
@@ -75,9 +95,10 @@ class TextAnalyser:
     """Keyword routing of residents' messages (see the module docstring)."""
 
     def __init__(self, rules_override: Path | None = None, threshold: float | None = None,
-                 place_names: Iterable[str] = ()) -> None:
+                 place_names: Iterable[str] = (), weights: Path | None = DEFAULT_WEIGHTS) -> None:
         tokenizer.initialise()
         sounds.initialise()
+        self._model = Model.load(weights) if weights is not None else None
         self._threshold_override = threshold
         self._place_names: list[str] = list(place_names)
         self._c: _Compiled
@@ -90,6 +111,14 @@ class TextAnalyser:
         if self._place_names:
             compiled.places.set_place_names(self._place_names)
         self._c = compiled
+
+    @property
+    def model(self) -> Model | None:
+        return self._model
+
+    def use_model(self, model: Model | None) -> None:
+        """Read with these fitted weights from now on (None: the keyword rules alone)."""
+        self._model = model
 
     def set_place_names(self, names: Iterable[str]) -> None:
         """The roster's compound, street and landmark names, recognised from now on."""
@@ -182,7 +211,8 @@ class TextAnalyser:
             norm = c.typo_re.sub(fix, norm)
         return norm, fixes
 
-    def _analyse(self, text: str) -> Analysis:
+    def _read(self, text: str) -> _Reading:
+        """What the keyword rules read in ``text``: the evidence the fitted weights weigh."""
         c = self._c
         original = _clip(text)
         norm, fixes = self._prepare(original)
@@ -193,12 +223,7 @@ class TextAnalyser:
         category, confidence = self._decide(scored)
         place = c.places.find(norm, tokens, original)
         intent = c.intents.detect(norm, found, clauses, category != OTHER, place)
-        if intent is not None:
-            if intent.ticket is not None and place.building is None and place.room == str(intent.ticket):
-                place = NO_PLACE  # the number was the ticket's
-            return Analysis(text, intent.intent, "", "", False, place, round(intent.confidence, 3),
-                            tuple(dict.fromkeys(intent.matched)), intent.ticket, intent.rating, intent.invite_code)
-        if confidence < SOUND_BELOW and len(norm) <= SOUND_CHARS:
+        if intent is None and confidence < SOUND_BELOW and len(norm) <= SOUND_CHARS:
             heard = c.matcher.by_sound(norm, tokens, found)
             if heard:
                 for m in heard:
@@ -206,13 +231,73 @@ class TextAnalyser:
                 scored = self._score(norm, found, clauses)
                 category, confidence = self._decide(scored)
         urgent, urgent_words = self._urgency(norm, found, clauses)
-        kind, kind_words = self._kind(found, urgent, scored.factor)
-        matched = [f"{wrong}→{right}" for wrong, right in fixes] if fixes else []
+        return _Reading(original, norm, tokens, found, clauses, scored, category, confidence, place, intent,
+                        urgent, urgent_words, fixes)
+
+    def features(self, text: str) -> dict[str, float]:
+        """The feature vector the fitted weights read (training uses this too)."""
+        return self._features(self._read(_as_str(text)))
+
+    def _features(self, r: _Reading) -> dict[str, float]:
+        timing = r.found.timing
+        keywords = [m.term.text for m in r.found.topical] + [m.term.text for m in timing if m.term.urgent]
+        flags = [flag for m in timing for flag in m.term.flags & TIME_FLAGS]
+        return features.extract(r.norm, r.tokens, r.scored.scores, keywords,
+                                r.intent.intent if r.intent else None, r.urgent,
+                                any(m.term.urgent or "urgent_part" in m.term.flags for m in timing),
+                                self._c.intents.count_numbers(r.norm), flags)
+
+    def _analyse(self, text: str) -> Analysis:
+        r = self._read(text)
+        if self._model is None:
+            return self._by_rules(text, r)
+        model = self._model
+        f = self._features(r)
+        intents = model.heads["intent"].probabilities(f)
+        intent = max(intents, key=intents.__getitem__)
+        if intent != "request":
+            found = r.intent if r.intent is not None and r.intent.intent == intent else \
+                self._c.intents.arguments(r.norm, r.found, intent)
+            place = r.place
+            if found.ticket is not None and place.building is None and place.room == str(found.ticket):
+                place = NO_PLACE  # the number was the ticket's
+            explained = [readable(x) for x in model.heads["intent"].explain(f, intent)]
+            why = tuple(dict.fromkeys(w for w in [*found.matched, *explained] if w))
+            return Analysis(text, intent, "", "", False, place, round(intents[intent], 3), why,
+                            found.ticket, found.rating, found.invite_code)
+        categories = model.heads["category"].probabilities(f)
+        category = max(categories, key=categories.__getitem__)
+        confidence = categories[category]
+        if confidence < model.thresholds.get("category", 0.0):
+            category = OTHER
+        urgent_p = model.heads["urgent"].probabilities(f).get("1", 0.0)
+        urgent = urgent_p >= model.thresholds.get("urgent", 0.5)
+        kinds = model.heads["kind"].probabilities(f)
+        kind = max(kinds, key=kinds.__getitem__)
+        matched = [f"{wrong}→{right}" for wrong, right in r.fixes]
         if category != OTHER:
-            evidence = scored.evidence[category]
+            matched += [readable(x) for x in model.heads["category"].explain(f, category)]
+        if urgent:
+            matched += r.urgent_words or [readable(x) for x in model.heads["urgent"].explain(f, "1", 3)]
+        return Analysis(text, "request", category, kind, urgent, r.place, round(confidence, 3),
+                        tuple(dict.fromkeys(w for w in matched if w)))
+
+    def _by_rules(self, text: str, r: _Reading) -> Analysis:
+        """The keyword rules alone (no weights file, or a community that turned them off)."""
+        place = r.place
+        if r.intent is not None:
+            if r.intent.ticket is not None and place.building is None and place.room == str(r.intent.ticket):
+                place = NO_PLACE  # the number was the ticket's
+            return Analysis(text, r.intent.intent, "", "", False, place, round(r.intent.confidence, 3),
+                            tuple(dict.fromkeys(r.intent.matched)), r.intent.ticket, r.intent.rating,
+                            r.intent.invite_code)
+        kind, kind_words = self._kind(r.found, r.urgent, r.scored.factor)
+        matched = [f"{wrong}→{right}" for wrong, right in r.fixes] if r.fixes else []
+        if r.category != OTHER:
+            evidence = r.scored.evidence[r.category]
             matched += sorted((w for w, v in evidence.items() if v > 0), key=evidence.__getitem__, reverse=True)
-        matched += urgent_words + kind_words
-        return Analysis(text, "request", category, kind, urgent, place, round(confidence, 3),
+        matched += r.urgent_words + kind_words
+        return Analysis(text, "request", r.category, kind, r.urgent, place, round(r.confidence, 3),
                         tuple(dict.fromkeys(matched)))
 
     # ------------------------------------------------------------ scoring

@@ -88,6 +88,10 @@ class IntentDetector:
                 out.append((int(m.group(1)), m.start(), m.end(), False))
         return sorted((x for x in out if x[0] > 0), key=lambda x: x[1])  # tickets count from 1
 
+    def count_numbers(self, text: str) -> int:
+        """How many ticket-like numbers ``text`` has."""
+        return len(self._numbers(text))
+
     # ------------------------------------------------------------ intents
     def detect(self, text: str, found: Found, clauses: Clauses, has_topic: bool,
                place: Place) -> IntentResult | None:
@@ -201,6 +205,28 @@ class IntentDetector:
         if rest == 0:
             return self._contentless(text, found.all)
         return None
+
+    def arguments(self, text: str, found: Found, intent: str) -> IntentResult:
+        """The arguments of ``intent`` when the fitted weights, not the rules, decided it:
+        the ticket number (an explicit form first), the rating, the invite code."""
+        numbers = self._numbers(text)
+        explicit = [x for x in numbers if x[3]]
+        ticket = explicit[0][0] if explicit else (numbers[0][0] if numbers else None)
+        result = IntentResult(intent, 0.5)
+        if intent in ("status_query", "urge", "cancel", "rate"):
+            result.ticket = ticket
+        if intent == "rate":
+            seen: list[tuple[int, int | None]] = [(m.start, m.term.rating) for m in found.intentish if m.primary]
+            seen += [(sm.start(), to_int(sm.group(1))) for sm in _STARS.finditer(text)]
+            ratings = sorted((start, r) for start, r in seen if r is not None and 1 <= r <= 5)
+            if ratings:
+                result.rating = ratings[0][1]
+            elif ticket is not None and len(numbers) >= 2 and 1 <= numbers[-1][0] <= 5:
+                result.rating = numbers[-1][0]
+        if intent == "bind_address":
+            code = _INVITE.search(text)
+            result.invite_code = code.group(1) if code else None
+        return result
 
     @staticmethod
     def _opens_with(text: str, cue_words: list[str]) -> bool:

@@ -134,6 +134,7 @@ def serve(state: CliState, host: str | None, port: int | None, demo: bool, no_wo
 LazyGroup.lazy = {
     "classify": ("bot.cli.nlp", "classify"),
     "eval": ("bot.cli.nlp", "eval"),
+    "train": ("bot.cli.nlp", "train"),
     "import-roster": ("bot.cli.roster", "import-roster"),
     "invite": ("bot.cli.tickets", "invite"),
     "tickets": ("bot.cli.tickets", "tickets"),

@@ -1,7 +1,9 @@
-"""Command-line tools of the router: ``classify`` messages and ``eval`` a labelled set.
+"""Command-line tools of the text analyser: ``classify`` messages, ``train``
+the weights on the corpus (and staff's corrections), and ``eval`` them.
 
-Both are click commands that bot/cli.py registers on ``python -m bot``; they
-need no config and work standalone too.
+``classify`` and ``eval FILE`` need no config. ``train`` and ``eval`` without
+a file need scikit-learn (``pip install -e '.[train]'``); ``train`` reads the
+corrections from the configured database when it has any.
 """
 
 from __future__ import annotations
@@ -84,21 +86,100 @@ def classify(ctx: click.Context, jsonl_file: TextIO | None, rules: Path | None) 
 
 
 @click.command("eval")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--rules", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="A community's rules file merged over the default rules.")
 @click.option("--mistakes", is_flag=True, help="List every mistake too.")
+@click.option("--no-lowo", is_flag=True, help="Without FILE: skip leave-one-writer-out (it refits per writer).")
 @click.pass_context
-def evaluate(ctx: click.Context, file: Path, rules: Path | None, mistakes: bool) -> None:
-    """Score the router on a labelled JSONL file (text, intent, category, kind, urgent, location, ticket, rating)."""
-    router = _router(rules)
+def evaluate(ctx: click.Context, file: Path | None, rules: Path | None, mistakes: bool, no_lowo: bool) -> None:
+    """Score the analyser: on FILE (JSONL: text, intent, category, kind, urgent, place, ticket, rating), or,
+    without FILE, on the corpus: development writers, the held-out writer, and leave-one-writer-out."""
+    analyser = _router(rules)
+    names = {code: analyser.category_name(code) for code in analyser.categories()}
+    if file is not None:
+        try:
+            rows = read_jsonl(file)
+        except (OSError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(format_report(score(rows, analyser), names, mistakes=mistakes))
+        return
+    from nlp import training
+
+    sections = [("development writers (the shipped weights were fitted on these)", training.load_corpus()),
+                ("held-out writer " + ", ".join(training.HELD_OUT) + " (never used to fit or tune)",
+                 training.load_corpus(held_out=True))]
+    for title, rows in sections:
+        click.echo(f"== {title}")
+        click.echo(format_report(score(rows, analyser), names, mistakes=mistakes) + "\n")
+    if not no_lowo:
+        _need_sklearn()
+        click.echo("== leave-one-writer-out on the development writers (the figure to trust)")
+        report, per_writer = training.leave_one_writer_out(analyser, training.load_corpus())
+        for writer, figures in per_writer.items():
+            click.echo(f"  {writer:<18} {figures}")
+        click.echo(format_report(report, names, mistakes=mistakes))
+
+
+def _need_sklearn() -> None:
     try:
-        rows = read_jsonl(file)
-    except (OSError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
-    report = score(rows, router)
-    names = {code: router.category_name(code) for code in router.categories()}
-    click.echo(format_report(report, names, mistakes=mistakes))
+        import sklearn  # noqa: F401
+    except ImportError:
+        raise click.ClickException("training needs scikit-learn: pip install -e '.[train]'") from None
+
+
+@click.command("train")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the weights (default: the file the analyser loads, nlp/data/weights.json).")
+@click.option("--corrections/--no-corrections", default=True, show_default=True,
+              help="Include staff's 分类 corrections from the configured database.")
+@click.pass_context
+def train(ctx: click.Context, out: Path | None, corrections: bool) -> None:
+    """Fit the weights on the corpus's development writers (and staff's corrections), tune the
+    thresholds by leave-one-writer-out, and write the weights file."""
+    _need_sklearn()
+    from nlp import training
+    from nlp.model import DEFAULT_WEIGHTS
+
+    extra: list[dict[str, Any]] = []
+    if corrections:
+        extra = _corrections(ctx)
+    analyser = TextAnalyser(weights=None)
+    model = training.train(analyser, training.load_corpus(), extra)
+    target = out or DEFAULT_WEIGHTS
+    model.save(target)
+    click.echo(f"{model.meta['examples']} examples ({len(extra)} staff corrections), thresholds "
+               f"{model.thresholds}; weights written to {target}")
+
+
+def _corrections(ctx: click.Context) -> list[dict[str, Any]]:
+    """Staff's corrections (text, new category) from the configured database; none when there is no database."""
+    from bot.cli.base import CliState, run
+
+    state = ctx.find_object(CliState)
+    if state is None:
+        return []
+
+    async def read() -> list[dict[str, Any]]:
+        from sqlalchemy import select
+
+        from bot.db import Database
+        from bot.models import CategoryCorrection
+
+        db = Database(state.config().database.url)
+        try:
+            async with db.reading() as session:
+                found = (await session.execute(select(CategoryCorrection.text, CategoryCorrection.new_category)
+                                               .order_by(CategoryCorrection.id))).all()
+            return [{"text": t, "intent": "request", "category": c, "writer": "staff_corrections"}
+                    for t, c in found]
+        except Exception as exc:  # no database yet, or no table: train on the corpus alone
+            click.echo(f"no corrections read ({type(exc).__name__}); training on the corpus alone", err=True)
+            return []
+        finally:
+            await db.dispose()
+
+    return run(read())
 
 
 if __name__ == "__main__":
@@ -108,4 +189,5 @@ if __name__ == "__main__":
 
     _standalone.add_command(classify)
     _standalone.add_command(evaluate)
+    _standalone.add_command(train)
     _standalone()
