@@ -7,12 +7,12 @@ from collections.abc import Sequence
 
 from sqlalchemy import or_, select
 
+from bot.db import insert_ignore
 from bot.domain import assignment
 from bot.domain.assignment import STAFF, Choice
 from bot.domain.console_access import is_wide_staff
 from bot.domain.tickets.policy import DeskPolicy
 from bot.domain.tickets.states import ACTIVE, CLOSED, OPEN, RESOLVED, Outcome
-from bot.db import insert_ignore
 from bot.models import (
     CategoryCorrection,
     Person,
