@@ -10,7 +10,6 @@ from sqlalchemy import ColumnElement, and_, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import affected
-
 from bot.models import OutboxMessage
 
 

@@ -111,7 +111,7 @@ def _due(ticket: Ticket) -> datetime | None:
     return None
 
 
-def _filters(statement: Select[Any], query: TicketQuery) -> Select[Any]:
+def _filters(statement: Select[Ticket, str, str], query: TicketQuery) -> Select[Ticket, str, str]:
     if query.where is not None:
         statement = statement.where(query.where)
     if query.compound_id is not None:

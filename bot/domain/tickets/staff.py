@@ -190,5 +190,7 @@ class StaffDesk(DeskPolicy):
             (level, p) for level, p in (("member", chain.member), ("building_head", chain.building_head),
                                         ("branch_secretary", chain.branch_secretary)) if p is not None]
         people += [(STAFF, p) for p in chain.staff]
-        seen: set[int] = set()
-        return [(level, p) for level, p in people if not (p.id in seen or seen.add(p.id))]
+        unique: dict[int, tuple[str, Person]] = {}
+        for level, p in people:
+            unique.setdefault(p.id, (level, p))
+        return list(unique.values())
