@@ -107,6 +107,15 @@ class DeliveryConfig:
 
 
 @dataclass(frozen=True)
+class ConsoleConfig:
+    base_url: str = ""
+    link_ttl_min: int = 10
+    idle_timeout_min: int = 120
+    secure_cookie: bool = True
+    poll_interval_s: int = 5
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -115,6 +124,7 @@ class Config:
     nlp: NlpConfig = field(default_factory=NlpConfig)
     tickets: TicketsConfig = field(default_factory=TicketsConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
     source: str = "<defaults>"
 
     @property
@@ -303,9 +313,21 @@ def parse(raw: dict[str, Any], source: str = "<dict>") -> Config:
     )
     _no_extra(o, "delivery")
 
+    k = _section(raw, "console")
+    console = ConsoleConfig(
+        base_url=_take(k, "console", "base_url", str, "", lambda u: u == "" or u.startswith(("http://", "https://")),
+                       "empty or an http:// or https:// URL").rstrip("/"),
+        link_ttl_min=_take(k, "console", "link_ttl_min", int, 10, _positive, "a positive number of minutes"),
+        idle_timeout_min=_take(k, "console", "idle_timeout_min", int, 120, _positive,
+                               "a positive number of minutes"),
+        secure_cookie=_take(k, "console", "secure_cookie", bool, True, expected="true or false"),
+        poll_interval_s=_take(k, "console", "poll_interval_s", int, 5, _positive, "a positive number of seconds"),
+    )
+    _no_extra(k, "console")
+
     if raw:
         raise ConfigError(sorted(raw)[0], "no such section (check config.example.toml)")
-    return Config(server, database, wechat, wecom, nlp, tickets, delivery, source)
+    return Config(server, database, wechat, wecom, nlp, tickets, delivery, console, source)
 
 
 def _env_overrides(raw: dict[str, Any]) -> None:

@@ -8,10 +8,11 @@ from bot.chat.dispatcher import Dispatcher
 
 
 def build_dispatcher() -> Dispatcher:
-    from handlers import events, fallback, followup, media, middlewares, resident, staff, volunteer
+    from handlers import console, events, fallback, followup, media, middlewares, resident, staff, volunteer
 
     return Dispatcher(
-        routers=[events.router, media.router, staff.router, staff.refusals, volunteer.router, volunteer.refusals,
+        routers=[events.router, media.router, staff.router, staff.refusals, console.router, console.refusals,
+                 volunteer.router, volunteer.refusals,
                  followup.router, resident.router, fallback.router],
         middlewares=[middlewares.identify, middlewares.read_text],
     )

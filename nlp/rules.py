@@ -25,7 +25,7 @@ OTHER = "other"
 KINDS = ("complaint", "help", "suggestion", "inquiry", "praise")
 INTENTS = ("greeting", "thanks", "usage_help", "bind_address", "status_query", "rate", "urge", "cancel")
 COMMANDS = ("accept", "progress", "resolve", "hand_back", "todo", "leave", "back", "close", "reassign",
-            "recategorise", "triage_queue", "stats")
+            "recategorise", "triage_queue", "stats", "console_login")
 
 
 class RulesError(ValueError):

@@ -142,4 +142,5 @@ LazyGroup.lazy = {
     "worker": ("bot.cli.delivery", "worker"),
     "demo": ("bot.cli.demo", "demo"),
     "chat": ("bot.cli.demo", "chat"),
+    "console-link": ("bot.cli.console", "console-link"),
 }

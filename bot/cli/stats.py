@@ -22,28 +22,9 @@ def _period(since: str | None, until: str | None, days: int) -> tuple[datetime, 
 
 
 def write_xlsx(rep: Report, path: Path) -> None:
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
+    from bot.domain.exports import figures_xlsx
 
-    book = Workbook()
-    book.remove(book.active)
-    period = f"{rep.start.astimezone(CHINA):%Y-%m-%d} 至 {(rep.end - timedelta(days=1)).astimezone(CHINA):%Y-%m-%d}"
-    for level in LEVEL_NAMES:
-        sheet = book.create_sheet(LEVEL_TITLES[level])
-        sheet.append([f"{LEVEL_TITLES[level]}工单统计 {period}"])
-        sheet["A1"].font = Font(bold=True)
-        sheet.append([LEVEL_TITLES[level], *(name for name, _ in COLUMNS)])
-        for cell in sheet[2]:
-            cell.font = Font(bold=True)
-        for name, figures in sorted(rep.rows[level].items()):
-            sheet.append([name, *(get(figures) for _, get in COLUMNS)])
-        sheet.append(["合计", *(get(rep.total) for _, get in COLUMNS)])
-        for index, (name, _) in enumerate(COLUMNS, start=2):
-            if name in RATE_COLUMNS:
-                for row in sheet.iter_rows(min_row=3, min_col=index, max_col=index):
-                    row[0].number_format = "0.0%"
-        sheet.column_dimensions["A"].width = 24
-    book.save(path)
+    path.write_bytes(figures_xlsx(rep, LEVEL_NAMES))
 
 
 @click.command("stats")

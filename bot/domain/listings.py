@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import Community, Person, Ticket, TicketEvent
@@ -54,6 +54,14 @@ class TicketQuery:
     assignee: str | None = None  # a name or a phone
     overdue_only: bool = False
     limit: int = 200
+    # the console's filters: a scope clause, places, a period and words
+    where: ColumnElement[bool] | None = None
+    compound_id: int | None = None
+    building_id: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    words: str = ""
+    by_due: bool = False  # after the overdue ones: the nearest deadline first (else urgent, newest)
 
 
 @dataclass(frozen=True)
@@ -81,10 +89,52 @@ async def list_tickets(session: AsyncSession, query: TicketQuery, now: datetime)
         statement = statement.where(or_(Person.name == query.assignee, Person.phone == query.assignee))
     if query.overdue_only:
         statement = statement.where(overdue_clause(now))
+    statement = _filters(statement, query)
     found = (await session.execute(statement.order_by(Ticket.id.desc()).limit(query.limit * 5))).all()
     rows = [TicketRow(t, c or "", a or "", is_overdue(t, now)) for t, c, a in found]
-    rows.sort(key=lambda r: (not r.overdue, not r.ticket.urgent, -r.ticket.id))
+    if query.by_due:
+        rows.sort(key=lambda r: (not r.overdue, not r.ticket.urgent, _due(r.ticket) or _FAR, -r.ticket.id))
+    else:
+        rows.sort(key=lambda r: (not r.overdue, not r.ticket.urgent, -r.ticket.id))
     return rows[:query.limit]
+
+
+_FAR = datetime.max.replace(tzinfo=UTC)
+
+
+def _due(ticket: Ticket) -> datetime | None:
+    """The deadline a ticket is working towards now (accept, then resolve)."""
+    if ticket.state in WAITING_ACCEPT:
+        return ticket.accept_due_at
+    if ticket.state in WAITING_RESOLVE:
+        return ticket.resolve_due_at
+    return None
+
+
+def _filters(statement: Select[Ticket, str, str], query: TicketQuery) -> Select[Ticket, str, str]:
+    if query.where is not None:
+        statement = statement.where(query.where)
+    if query.compound_id is not None:
+        statement = statement.where(Ticket.compound_id == query.compound_id)
+    if query.building_id is not None:
+        statement = statement.where(Ticket.building_id == query.building_id)
+    if query.since is not None:
+        statement = statement.where(Ticket.created_at >= query.since)
+    if query.until is not None:
+        statement = statement.where(Ticket.created_at < query.until)
+    for word in query.words.split():
+        statement = statement.where(or_(Ticket.text.contains(word, autoescape=True),
+                                        Ticket.location.contains(word, autoescape=True)))
+    return statement
+
+
+async def count_by_state(session: AsyncSession, where: ColumnElement[bool], now: datetime) -> dict[str, int]:
+    """How many tickets in `where` are in each state, and how many are overdue."""
+    rows = (await session.execute(select(Ticket.state, func.count()).where(where).group_by(Ticket.state))).all()
+    counts = {state: int(n) for state, n in rows}
+    counts["overdue"] = int(await session.scalar(
+        select(func.count()).select_from(Ticket).where(where, overdue_clause(now))) or 0)
+    return counts
 
 
 async def timeline(session: AsyncSession, number: int) -> list[dict[str, Any]]:

@@ -3,12 +3,13 @@ satisfaction rates) per community and period."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.listings import is_overdue
@@ -143,6 +144,7 @@ async def today_figures(session: AsyncSession, community_id: int | None, now: da
 
 
 LEVEL_NAMES = ("township", "community", "compound")
+EXTRA_LEVELS = ("volunteer", "category")
 
 
 @dataclass
@@ -155,18 +157,30 @@ class Report:
     total: Figures
 
 
-async def report(session: AsyncSession, *, start: datetime, end: datetime, now: datetime) -> Report:
-    """Every ticket created in [start, end), counted at each level of the org tree."""
-    from bot.models import Compound, Township
+async def report(session: AsyncSession, *, start: datetime, end: datetime, now: datetime,
+                 where: ColumnElement[bool] | None = None,
+                 category_name: Callable[[str], str] | None = None) -> Report:
+    """Every ticket created in [start, end) (and in `where`, a scope), counted at
+    each level of the org tree, per handling person (volunteer) and per category."""
+    from bot.models import Compound, Person, Township
 
     communities = {c.id: c for c in (await session.scalars(select(Community))).all()}
     townships = {t.id: t.name for t in (await session.scalars(select(Township))).all()}
     compounds = {c.id: c for c in (await session.scalars(select(Compound))).all()}
-    rows: dict[str, dict[str, Figures]] = {level: {} for level in LEVEL_NAMES}
+    rows: dict[str, dict[str, Figures]] = {level: {} for level in (*LEVEL_NAMES, *EXTRA_LEVELS)}
     total = Figures()
     unplaced = "（未定位）"
     query = select(Ticket).where(Ticket.created_at >= start, Ticket.created_at < end)
-    for ticket in (await session.scalars(query)).all():
+    if where is not None:
+        query = query.where(where)
+    tickets = (await session.scalars(query)).all()
+    assignee_ids = {t.assignee_id for t in tickets if t.assignee_id is not None}
+    people = {p.id: p.name for p in (await session.scalars(select(Person).where(Person.id.in_(assignee_ids))))}
+    name_of = category_name or (lambda code: code)
+    for ticket in tickets:
+        handler = people.get(ticket.assignee_id, "（未分派）") if ticket.assignee_id else "（未分派）"
+        rows["volunteer"].setdefault(handler, Figures()).add(ticket, now)
+        rows["category"].setdefault(name_of(ticket.category), Figures()).add(ticket, now)
         total.add(ticket, now)
         community = communities.get(ticket.community_id) if ticket.community_id else None
         compound = compounds.get(ticket.compound_id) if ticket.compound_id else None
@@ -190,4 +204,4 @@ COLUMNS = (
     ("重办率", lambda f: f.reopen_rate),
 )
 RATE_COLUMNS = frozenset(name for name, _ in COLUMNS if name.endswith("率"))
-LEVEL_TITLES = {"township": "乡镇", "community": "社区", "compound": "小区"}
+LEVEL_TITLES = {"township": "乡镇", "community": "社区", "compound": "小区", "volunteer": "办理人", "category": "类别"}

@@ -1,6 +1,7 @@
 """SQLAlchemy 2.0 typed models: one module per area, all on one metadata."""
 
 from bot.models.base import Base, utcnow
+from bot.models.console import ConsoleLink, ConsoleSession
 from bot.models.delivery import ApiToken, OutboxMessage
 from bot.models.inbox import InboundMessage, SeenNonce
 from bot.models.org import Building, Community, Compound, Household, Invite, Person, Resident, Township
@@ -13,6 +14,8 @@ __all__ = [
     "CategoryCorrection",
     "Community",
     "Compound",
+    "ConsoleLink",
+    "ConsoleSession",
     "Household",
     "InboundMessage",
     "Invite",

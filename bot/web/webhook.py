@@ -154,4 +154,7 @@ def create_app(services: Services) -> web.Application:
     app.router.add_get(path, hook.get)
     app.router.add_post(path, hook.post)
     app.router.add_get("/healthz", healthz)
+    from bot.console import mount
+
+    mount(app, services)
     return app

@@ -29,6 +29,10 @@ class _StrictRollback(Exception):
     """Raised inside the transaction to undo a strict import that had bad rows."""
 
 
+class _DryRunRollback(Exception):
+    """Raised inside the transaction to undo a preview."""
+
+
 class _Rejected(Exception):
     def __init__(self, reasons: list[str]) -> None:
         super().__init__("；".join(reasons))
@@ -350,8 +354,10 @@ def _phones(sheets: Iterable[ParsedSheet]) -> set[str]:
     return phones
 
 
-async def import_rosters(db: Database, paths: Sequence[Path], *, strict: bool = False) -> ImportReport:
-    """Import several roster files as one import (one transaction; --strict covers them all)."""
+async def import_rosters(db: Database, paths: Sequence[Path], *, strict: bool = False,
+                         dry_run: bool = False) -> ImportReport:
+    """Import several roster files as one import (one transaction; --strict covers them all).
+    A dry run reports what the import would do and writes nothing (the console's preview)."""
     sheets, notes = await asyncio.to_thread(load_sheets, [Path(p) for p in paths])
     report = ImportReport(strict=strict, notes=notes)
     order = {id(sheet): index for index, sheet in enumerate(sheets)}
@@ -380,6 +386,10 @@ async def import_rosters(db: Database, paths: Sequence[Path], *, strict: bool = 
                 raise _StrictRollback
             importer.fill(report)
             report.notes.extend(importer.notes)
+            if dry_run:
+                raise _DryRunRollback
+    except _DryRunRollback:
+        report.loaded, report.preview = False, True
     except _StrictRollback:
         report.loaded = False
         report.added = report.changed = report.unchanged = 0

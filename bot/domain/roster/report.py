@@ -31,6 +31,7 @@ class ImportReport:
     rows: int = 0
     strict: bool = False
     loaded: bool = True
+    preview: bool = False  # a dry run: nothing was written
     notes: list[str] = field(default_factory=list)
 
     @property

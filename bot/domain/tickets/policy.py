@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, or_, select
 
 from bot.domain.assignment import STAFF
+from bot.domain.console_access import is_wide_staff
 from bot.domain.tickets.core import DeskCore
 from bot.models import (
     Building,
@@ -23,8 +24,9 @@ class DeskPolicy(DeskCore):
     def _may_act(self, person: Person, ticket: Ticket) -> bool:
         return ticket.assignee_id == person.id or self._staff_of(person, ticket)
 
-    @staticmethod
-    def _staff_of(person: Person, ticket: Ticket) -> bool:
+    def _staff_of(self, person: Person, ticket: Ticket) -> bool:
+        if is_wide_staff(person, self.config):
+            return True
         return person.staff_community_id is not None and (
             ticket.community_id is None or ticket.community_id == person.staff_community_id)
 
