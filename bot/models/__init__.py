@@ -1,6 +1,7 @@
 """SQLAlchemy 2.0 typed models: one module per area, all on one metadata."""
 
 from bot.models.base import Base, utcnow
+from bot.models.conversation import PendingQuestion
 from bot.models.delivery import ApiToken, OutboxMessage
 from bot.models.inbox import InboundMessage, SeenNonce
 from bot.models.org import Building, Community, Compound, Household, Invite, Person, Resident, Township
@@ -17,6 +18,7 @@ __all__ = [
     "InboundMessage",
     "Invite",
     "OutboxMessage",
+    "PendingQuestion",
     "Person",
     "Resident",
     "SeenNonce",
