@@ -86,6 +86,7 @@ class TicketsConfig:
     merge_similarity: float = 0.3
     followup_close_days: int = 7
     urge_escalate_after: int = 2
+    urge_cooldown_min: float = 30.0
     deadlines: dict[str, DeadlineRule] = field(
         default_factory=lambda: {"default": DeadlineRule(4, 72), "urgent": DeadlineRule(0.5, 4)}
     )
@@ -93,6 +94,12 @@ class TicketsConfig:
     unplaced_staff_phones: tuple[str, ...] = ()
     workday_start: str = "08:30"
     workday_end: str = "17:30"
+
+
+@dataclass(frozen=True)
+class ChatConfig:
+    pending_minutes: float = 5.0
+    followup_hours: float = 72.0
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,7 @@ class Config:
     tickets: TicketsConfig = field(default_factory=TicketsConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    chat: ChatConfig = field(default_factory=ChatConfig)
     source: str = "<defaults>"
 
     @property
@@ -290,6 +298,8 @@ def parse(raw: dict[str, Any], source: str = "<dict>") -> Config:
                                   "a positive number of days"),
         urge_escalate_after=_take(t, "tickets", "urge_escalate_after", int, 2, _positive,
                                   "a positive number of urges"),
+        urge_cooldown_min=_take(t, "tickets", "urge_cooldown_min", float, 30.0, lambda v: v >= 0,
+                                "a number of minutes >= 0 (0 = no cooldown)"),
         deadlines=deadlines,
         holidays=tuple(holidays),
         workday_start=_take(t, "tickets", "workday_start", str, "08:30", _hhmm, "a time HH:MM"),
@@ -325,9 +335,16 @@ def parse(raw: dict[str, Any], source: str = "<dict>") -> Config:
     )
     _no_extra(k, "console")
 
+    h = _section(raw, "chat")
+    chat = ChatConfig(
+        pending_minutes=_take(h, "chat", "pending_minutes", float, 5.0, _positive, "a positive number of minutes"),
+        followup_hours=_take(h, "chat", "followup_hours", float, 72.0, _positive, "a positive number of hours"),
+    )
+    _no_extra(h, "chat")
+
     if raw:
         raise ConfigError(sorted(raw)[0], "no such section (check config.example.toml)")
-    return Config(server, database, wechat, wecom, nlp, tickets, delivery, console, source)
+    return Config(server, database, wechat, wecom, nlp, tickets, delivery, console=console, chat=chat, source=source)
 
 
 def _env_overrides(raw: dict[str, Any]) -> None:

@@ -1,5 +1,6 @@
 """Handler modules, one router per feature; build_dispatcher wires them up
-in the order they are tried (events and media first, then the commands of
+in the order they are tried (events and media first, then answers to a
+pending question, short replies and near-miss commands, then the commands of
 volunteers and staff, then residents' intents, then requests)."""
 
 from __future__ import annotations
@@ -8,11 +9,11 @@ from bot.chat.dispatcher import Dispatcher
 
 
 def build_dispatcher() -> Dispatcher:
-    from handlers import console, events, fallback, followup, media, middlewares, resident, staff, volunteer
+    from handlers import console, conversation, events, fallback, media, middlewares, resident, staff, volunteer
 
     return Dispatcher(
-        routers=[events.router, media.router, staff.router, staff.refusals, console.router, console.refusals,
-                 volunteer.router, volunteer.refusals,
-                 followup.router, resident.router, fallback.router],
+        routers=[events.router, media.router, conversation.pending, conversation.short_replies,
+                 conversation.near_miss, staff.router, staff.refusals, console.router, console.refusals,
+                 volunteer.router, volunteer.refusals, resident.router, fallback.router],
         middlewares=[middlewares.identify, middlewares.read_text],
     )

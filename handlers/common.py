@@ -13,8 +13,14 @@ def desk(ctx: Context) -> TicketDesk:
     return TicketDesk(ctx.session, ctx.config, ctx.services.texts, ctx.now, analyser.category_name, analyser.tokens)
 
 
-def reply(ctx: Context, outcome: Outcome) -> str:
-    return ctx.services.texts(outcome.key, **outcome.fields)
+def reply(ctx: Context, outcome: Outcome, **extra: object) -> str:
+    return ctx.services.texts(outcome.key, **{**outcome.fields, **extra})
+
+
+def usual_word(ctx: Context, command: str) -> str:
+    """The usual word of a command (接单 for accept), for examples in replies."""
+    words = ctx.services.analyser.commands().get(command) or [command]
+    return words[0]
 
 
 def say(ctx: Context, key: str, **fields: object) -> str:

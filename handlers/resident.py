@@ -7,11 +7,15 @@ from __future__ import annotations
 from bot.chat.context import Context
 from bot.chat.dispatcher import Router
 from bot.chat.filters import intent
+from bot.chat.replies import is_vague
 from bot.domain import identity
 from bot.domain.identity import STAFF, VOLUNTEER
 from bot.domain.stats import CHINA
 from bot.domain.tickets import Request, surname
 from handlers.common import desk, listing, reply, say
+from handlers.conversation import ask_clarify, ask_which, rate_unnumbered
+from nlp import Analysis, Place
+from nlp.asks import split_asks
 
 router = Router("resident")
 
@@ -56,7 +60,7 @@ async def bind(ctx: Context) -> str:
         return say(ctx, bound.refusal, address=place.text or ctx.text)
     if bound.member is None:
         return say(ctx, "bind.done_no_member", address=bound.address)
-    handler = say(ctx, "role.person", title=say(ctx, "role.member"), surname=surname(bound.member.name))
+    handler = say(ctx, "role.comrade", surname=surname(bound.member.name))
     return say(ctx, "bind.done", address=bound.address, handler=handler)
 
 
@@ -72,7 +76,7 @@ async def status(ctx: Context) -> str:
     if ctx.analysis.ticket is None:
         return await list_my_tickets(ctx)
     d = desk(ctx)
-    found = await d.resident_ticket(ctx.sender, ctx.analysis.ticket, ())
+    found = await d.viewable(ctx.sender, ctx.analysis.ticket)
     if not found.ok or found.ticket is None:
         return reply(ctx, found)
     ticket = found.ticket
@@ -94,24 +98,63 @@ async def urge(ctx: Context) -> str:
 
 @router.handler(intent("cancel"))
 async def cancel(ctx: Context) -> str:
+    """撤销 N cancels; 撤销 alone names the ticket (or asks which) and waits for 是."""
     assert ctx.analysis is not None and ctx.sender is not None
-    return reply(ctx, await desk(ctx).cancel(ctx.sender, ctx.analysis.ticket))
+    d = desk(ctx)
+    if ctx.analysis.ticket is not None:
+        return reply(ctx, await d.cancel(ctx.sender, ctx.analysis.ticket))
+    tickets = await d.active_tickets(ctx.sender)
+    if not tickets:
+        return say(ctx, "ask.cancel_nothing")
+    return await ask_which(ctx, "cancel", {}, tickets, "ask.cancel_confirm", "ask.cancel_choose")
 
 
 @router.handler(intent("rate"))
 async def rate(ctx: Context) -> str:
+    """A rating with a number applies to that ticket; without one it is never a guess."""
     assert ctx.analysis is not None and ctx.sender is not None
+    if ctx.analysis.ticket is None:
+        return await rate_unnumbered(ctx, ctx.analysis.rating, None)
     return reply(ctx, await desk(ctx).rate(ctx.sender, ctx.analysis.ticket, ctx.analysis.rating, ctx.text))
 
 
 @router.handler(intent("request"))
 async def open_ticket(ctx: Context) -> str:
     assert ctx.analysis is not None and ctx.sender is not None
-    a = ctx.analysis
-    request = Request(text=ctx.text, category=a.category, kind=a.kind, urgent=a.urgent, confidence=a.confidence,
-                      matched=a.matched, location=a.place.text, building=a.place.building, unit=a.place.unit,
-                      room=a.place.room, place_name=a.place.name)
-    return reply(ctx, await desk(ctx).open_request(ctx.sender, request, source_message_id=ctx.data["message_id"]))
+    if is_vague(ctx.text) and not ctx.analysis.urgent:
+        return await ask_clarify(ctx, "request", {"text": ctx.text}, "ask.vague")
+    return await open_request_text(ctx, ctx.text, analysis=ctx.analysis)
 
 
-__all__ = ["help_text", "list_my_tickets", "router"]
+def _request(text: str, a: Analysis, *, urgent: bool | None = None, place: Place | None = None) -> Request:
+    p = place if place is not None and not a.place.text else a.place
+    return Request(text=text, category=a.category, kind=a.kind, urgent=a.urgent if urgent is None else urgent,
+                   confidence=a.confidence, matched=a.matched, location=p.text, building=p.building, unit=p.unit,
+                   room=p.room, place_name=p.name)
+
+
+async def open_request_text(ctx: Context, text: str, *, analysis: Analysis | None = None,
+                            clarified: bool = False) -> str:
+    """Open the ticket(s) a request asks for: two distinct asks open two
+    tickets (the reply names both); one urgent ask makes a single ticket urgent."""
+    assert ctx.sender is not None
+    analyser = ctx.services.analyser
+    whole = analysis or await analyser.analyse_async(text)
+    d = desk(ctx)
+    source = ctx.data.get("message_id")
+    parts = split_asks(text)
+    asks = [(part, await analyser.analyse_async(part)) for part in parts] if len(parts) > 1 else []
+    urgent = whole.urgent or any(a.urgent for _, a in asks)
+    categories = {a.category for _, a in asks if a.intent == "request"}
+    distinct = len(asks) > 1 and len(categories) == len(asks) and "other" not in categories
+    if not distinct:
+        return reply(ctx, await d.open_request(ctx.sender, _request(text, whole, urgent=urgent),
+                                               source_message_id=source))
+    outcomes = [await d.open_request(ctx.sender, _request(part, a, place=whole.place), source_message_id=source)
+                for part, a in asks]
+    items = [say(ctx, "ticket.created_item", **o.fields) for o in outcomes]
+    bind_hint = say(ctx, "ticket.bind_hint") if ctx.sender.resident.household_id is None else ""
+    return say(ctx, "ticket.created_many", count=len(outcomes), items="\n".join(items), bind_hint=bind_hint)
+
+
+__all__ = ["help_text", "list_my_tickets", "open_request_text", "router"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 from bot.chat.context import Context
 from bot.chat.dispatcher import Router
 from bot.chat.filters import command, role
@@ -29,7 +32,14 @@ async def reassign(ctx: Context, cmd: Command) -> str:
 @router.handler(command("recategorise"))
 async def recategorise(ctx: Context, cmd: Command) -> str:
     known = ctx.services.analyser.categories()
-    return reply(ctx, await desk(ctx).recategorise(person(ctx), cmd.ticket, cmd.arg, known))
+    given = cmd.arg or _after_number(ctx.text)  # a category the router does not know is named back
+    return reply(ctx, await desk(ctx).recategorise(person(ctx), cmd.ticket, given, known))
+
+
+def _after_number(text: str) -> str:
+    plain = unicodedata.normalize("NFKC", text)
+    found = re.search(r"[0-9]+\s*(?:号)?", plain)
+    return plain[found.end():].strip(" :：,，、。.") if found else ""
 
 
 @router.handler(command("triage_queue"))

@@ -135,6 +135,14 @@ class TextAnalyser:
         codes = [c for c in self._c.names if c != OTHER]
         return [*codes, OTHER]
 
+    def commands(self) -> dict[str, list[str]]:
+        """The command words of the rules: command name -> its words (the first is the usual one)."""
+        return {name: list(words) for name, words in self._c.rules.commands.items()}
+
+    def bare_commands(self) -> list[str]:
+        """The commands that take nothing after the word (待办, 统计 ...)."""
+        return list(self._c.rules.bare_commands)
+
     def category_name(self, code: str) -> str:
         """The Chinese display name of a category code (the code itself when unknown)."""
         return self._c.names.get(code, code)

@@ -10,12 +10,11 @@ from datetime import datetime
 from typing import Any
 
 import click
-from sqlalchemy import select
 
 from bot.cli.base import CliState, pass_state, run
 from bot.db import Database
 from bot.domain.listings import TicketQuery, list_tickets, timeline
-from bot.models import Person, Ticket, utcnow
+from bot.models import Ticket, utcnow
 
 
 @click.command("invite")
@@ -23,7 +22,7 @@ from bot.models import Person, Ticket, utcnow
 @pass_state
 def invite(state: CliState, phone: str) -> None:
     """Print a single-use invite code (valid 72 h) for the roster person with PHONE."""
-    from bot.domain.identity import create_invite
+    from bot.domain.identity import create_invite, person_by_phone
 
     config = state.config()
 
@@ -31,7 +30,7 @@ def invite(state: CliState, phone: str) -> None:
         db = Database(config.database.url)
         try:
             async with db.transaction() as session:
-                person = await session.scalar(select(Person).where(Person.phone == phone.strip()))
+                person = await person_by_phone(session, phone)
                 if person is None:
                     raise click.ClickException(f"no one with phone {phone} in the roster")
                 code = await create_invite(session, person, utcnow())

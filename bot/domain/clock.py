@@ -20,7 +20,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.config import Config
 from bot.db import Database
@@ -72,6 +72,9 @@ async def tick(db: Database, config: Config, texts: Texts, now: datetime, catego
             elif grace_until(config, ticket, ticket.reminded_at) < now:
                 await desk.escalate(ticket, reason=texts(f"escalate.reason_{stage}_overdue"))
                 done["escalated"] += 1
+        await session.execute(update(Person).where(Person.on_leave.is_(True), Person.leave_until.is_not(None),
+                                                   Person.leave_until <= now)
+                              .values(on_leave=False, leave_until=None).execution_options(synchronize_session=False))
         stale = select(Ticket).where(
             Ticket.state == RESOLVED,
             Ticket.resolved_at < now - timedelta(days=config.tickets.followup_close_days),

@@ -5,6 +5,7 @@ address for residents, an invite code for people of the roster."""
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -59,6 +60,17 @@ async def load_sender(session: AsyncSession, openid: str, now: datetime) -> Send
     if person is not None:
         person.last_message_at = now
     return Sender(openid, resident, person)
+
+
+def plain_phone(phone: str) -> str:
+    """A phone number as the roster keeps it: full-width digits folded, spaces and dashes dropped."""
+    folded = unicodedata.normalize("NFKC", phone)
+    return "".join(ch for ch in folded if ch not in " -\t()（）+") if folded else ""
+
+
+async def person_by_phone(session: AsyncSession, phone: str) -> Person | None:
+    """The roster person with this phone number, however it was typed (１３８…, 138-0000-0007)."""
+    return await session.scalar(select(Person).where(Person.phone == plain_phone(phone)))
 
 
 def new_invite_code() -> str:

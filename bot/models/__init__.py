@@ -2,6 +2,7 @@
 
 from bot.models.base import Base, utcnow
 from bot.models.console import ConsoleLink, ConsoleSession
+from bot.models.conversation import PendingQuestion
 from bot.models.delivery import ApiToken, OutboxMessage
 from bot.models.inbox import InboundMessage, SeenNonce
 from bot.models.org import Building, Community, Compound, Household, Invite, Person, Resident, Township
@@ -20,6 +21,7 @@ __all__ = [
     "InboundMessage",
     "Invite",
     "OutboxMessage",
+    "PendingQuestion",
     "Person",
     "Resident",
     "SeenNonce",

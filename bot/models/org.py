@@ -86,6 +86,7 @@ class Person(Base):
     staff_community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id"), index=True)
     staff_title: Mapped[str] = mapped_column(String(50), default="")
     on_leave: Mapped[bool] = mapped_column(default=False)
+    leave_until: Mapped[datetime | None]  # a leave that ends by itself at this moment
     wecom_userid: Mapped[str | None] = mapped_column(String(64))
     last_message_at: Mapped[datetime | None]
 

@@ -27,6 +27,8 @@ from bot.models import (
 )
 from bot.texts import Texts
 
+NOTICE_CHARS = 300  # of a request's text in a notice to its handler (lists show 40)
+
 
 class DeskCore:
     """What every ticket action builds on: the event record, conditional
@@ -66,6 +68,10 @@ class DeskCore:
         return True
 
     def notify_person(self, person: Person, kind: str, key: str, ticket: Ticket | None, **fields: Any) -> None:
+        """A notice to one person; a handler reads the whole request (up to
+        NOTICE_CHARS), never an excerpt cut before the part that matters."""
+        if ticket is not None and "text" in fields:
+            fields["text"] = ticket.text if len(ticket.text) <= NOTICE_CHARS else ticket.text[:NOTICE_CHARS] + "…"
         enqueue(self.session, kind=kind, text=self.texts(key, **fields), now=self.now, person_id=person.id,
                 ticket_id=ticket.id if ticket else None)
 

@@ -30,31 +30,17 @@ class Intake(DeskPolicy):
     """Opening tickets from requests."""
 
     async def locate(self, sender: Sender, request: Request) -> Location:
-        """Where a request is: the bound household, else the place named in the text."""
-        household_id = sender.resident.household_id
-        if household_id is None and request.building is not None and request.room:
-            match = await match_address(self.session, building=request.building, unit=request.unit,
-                                        room=request.room, compound=request.place_name)
-            household_id = match.household.id if match.household else None
-        if household_id is not None:
-            row = (await self.session.execute(
-                select(Household.unit, Household.room, Building.id, Building.label, Compound.id, Compound.name,
-                       Compound.community_id)
-                .join(Building, Household.building_id == Building.id)
-                .join(Compound, Building.compound_id == Compound.id).where(Household.id == household_id))).first()
-            if row is not None:
-                unit, room, building_id, label, compound_id, compound_name, community_id = row
-                return Location(household_id, building_id, compound_id, community_id,
-                                format_address(compound_name, label, unit, room))
+        """Where a request is: the place named in the text when there is one (a
+        different building goes to that building's chain), else the bound
+        household, else what can be told from the text."""
+        home = await self._household_location(sender.resident.household_id) \
+            if sender.resident.household_id is not None else None
         if request.building is not None:
-            query = select(Building.id, Compound.id, Compound.community_id).join(
-                Compound, Building.compound_id == Compound.id).where(Building.number == request.building)
-            if request.place_name:
-                query = query.where(Compound.name.contains(request.place_name))
-            rows = (await self.session.execute(query.limit(2))).all()
-            if len(rows) == 1:
-                building_id, compound_id, community_id = rows[0]
-                return Location(None, building_id, compound_id, community_id, request.location)
+            named = await self._named_location(request, home)
+            if named is not None:
+                return named
+        if home is not None:
+            return home
         if request.place_name:
             compounds = (await self.session.execute(
                 select(Compound.id, Compound.community_id).where(Compound.name.contains(request.place_name))
@@ -62,6 +48,46 @@ class Intake(DeskPolicy):
             if len(compounds) == 1:
                 return Location(None, None, compounds[0][0], compounds[0][1], request.location)
         return Location(label=request.location)
+
+    async def _household_location(self, household_id: int) -> Location | None:
+        row = (await self.session.execute(
+            select(Household.unit, Household.room, Building.id, Building.label, Compound.id, Compound.name,
+                   Compound.community_id)
+            .join(Building, Household.building_id == Building.id)
+            .join(Compound, Building.compound_id == Compound.id).where(Household.id == household_id))).first()
+        if row is None:
+            return None
+        unit, room, building_id, label, compound_id, compound_name, community_id = row
+        return Location(household_id, building_id, compound_id, community_id,
+                        format_address(compound_name, label, unit, room))
+
+    async def _named_location(self, request: Request, home: Location | None) -> Location | None:
+        """The building (or household) the text names, looked for in the named
+        compound, else the sender's own compound, else anywhere when unique."""
+        home_compound = home.compound_id if home is not None and not request.place_name else None
+        if request.room:
+            compound_name = request.place_name
+            if compound_name is None and home_compound is not None:
+                compound_name = await self.session.scalar(select(Compound.name).where(Compound.id == home_compound))
+            match = await match_address(self.session, building=request.building, unit=request.unit,
+                                        room=request.room, compound=compound_name)
+            if match.household is not None:
+                return await self._household_location(match.household.id)
+        query = select(Building.id, Compound.id, Compound.community_id, Compound.name).join(
+            Compound, Building.compound_id == Compound.id).where(Building.number == request.building)
+        if request.place_name:
+            query = query.where(Compound.name.contains(request.place_name))
+        elif home_compound is not None:
+            query = query.where(Compound.id == home_compound)
+        rows = (await self.session.execute(query.limit(2))).all()
+        if len(rows) != 1:
+            return None
+        building_id, compound_id, community_id, compound_name = rows[0]
+        label = request.location if request.place_name and request.place_name in request.location \
+            else f"{compound_name}{request.location}"
+        if home is not None and home.building_id == building_id:
+            return Location(home.household_id, building_id, compound_id, community_id, label)
+        return Location(None, building_id, compound_id, community_id, label)
 
     async def open_request(self, sender: Sender, request: Request, *, source_message_id: int | None = None
                            ) -> Outcome:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from datetime import timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from bot.domain.assignment import STAFF
 from bot.domain.identity import Sender
 from bot.domain.tickets.escalation import Escalation
 from bot.domain.tickets.states import ACTIVE, ASSIGNED, CANCELLED, CLOSED, OPEN, RESOLVED, Outcome
 from bot.models import (
+    OutboxMessage,
     Person,
     Ticket,
     TicketEvent,
@@ -50,28 +53,78 @@ class ResidentDesk(Escalation):
             .order_by(Ticket.id.desc()).limit(limit))).all())
 
     async def urge(self, sender: Sender, number: int | None) -> Outcome:
+        """催办: the current handler is told each time; a resident's repeated urges
+        within the cooldown count once; the ticket climbs a level after enough
+        urges, and only once its handler has had their own reminder period."""
         found = await self.resident_ticket(sender, number, ACTIVE)
         if not found.ok or found.ticket is None:
             return found
         ticket = found.ticket
         if ticket.state not in ACTIVE:
             return Outcome(False, "urge.not_open", self.ticket_fields(ticket), ticket)
+        cooldown = timedelta(minutes=self.config.tickets.urge_cooldown_min)
+        last = await self.session.scalar(
+            select(func.max(TicketEvent.at)).where(TicketEvent.ticket_id == ticket.id,
+                                                   TicketEvent.action == "urged",
+                                                   TicketEvent.actor_openid == sender.openid))
+        if cooldown and last is not None and self.now - last < cooldown:
+            left = max(1, math.ceil((cooldown - (self.now - last)).total_seconds() / 60))
+            return Outcome(False, "urge.cooldown", {**self.ticket_fields(ticket), "minutes": left,
+                                                    "handler": await self.handler_label(ticket)}, ticket)
         ticket.urge_count += 1
         ticket.updated_at = self.now
         self.record(ticket, "urged", actor_openid=sender.openid, data={"count": ticket.urge_count})
-        if ticket.urge_count >= self.config.tickets.urge_escalate_after and ticket.level != STAFF:
-            await self.escalate(ticket, reason=self.texts("escalate.reason_urged", count=ticket.urge_count))
-            return Outcome(True, "urge.escalated", {**self.ticket_fields(ticket),
-                                                    "handler": await self.handler_label(ticket)}, ticket)
         if ticket.assignee_id is not None:
             person = await self.session.get(Person, ticket.assignee_id)
             if person is not None:
                 self.notify_person(person, "reminder", "notify.urged", ticket, **self.ticket_fields(ticket),
-                                    count=ticket.urge_count)
+                                   count=ticket.urge_count)
         else:
             await self.notify_staff(ticket, "reminder", "notify.urged", count=ticket.urge_count)
+        if ticket.urge_count >= self.config.tickets.urge_escalate_after and ticket.level != STAFF \
+                and self._reminder_period_over(ticket):
+            await self.escalate(ticket, reason=self.texts("escalate.reason_urged", count=ticket.urge_count))
+            return Outcome(True, "urge.escalated", {**self.ticket_fields(ticket),
+                                                    "handler": await self.handler_label(ticket)}, ticket)
         return Outcome(True, "urge.done", {**self.ticket_fields(ticket),
                                            "handler": await self.handler_label(ticket)}, ticket)
+
+    def _reminder_period_over(self, ticket: Ticket) -> bool:
+        """Whether the current handler has had the ticket for its accept time
+        (working time, clock time when urgent) since it came to them."""
+        from bot.domain.deadlines import calendar_from_config, rule_for
+
+        since = ticket.assigned_at or ticket.created_at
+        rule = rule_for(self.config.tickets.deadlines, category=ticket.category, urgent=ticket.urgent)
+        if ticket.urgent:
+            return since + timedelta(hours=rule.accept_h) <= self.now
+        return calendar_from_config(self.config.tickets).add_working_hours(since, rule.accept_h) <= self.now
+
+    async def active_tickets(self, sender: Sender, limit: int = 5) -> list[Ticket]:
+        """The sender's own tickets still in progress, newest first."""
+        return list((await self.session.scalars(
+            select(Ticket).where(Ticket.openid == sender.openid, Ticket.state.in_(ACTIVE))
+            .order_by(Ticket.id.desc()).limit(limit))).all())
+
+    async def viewable(self, sender: Sender, number: int) -> Outcome:
+        """Ticket `number` if the sender may look at it: their own or followed,
+        or one they handle, handled, or may act on as staff."""
+        found = await self.resident_ticket(sender, number, ())
+        if found.ok or found.ticket is not None or sender.person is None:
+            return found
+        ticket = await self.session.get(Ticket, number)
+        if ticket is None:
+            return found
+        person = sender.person
+        if self._may_act(person, ticket) or await self._urgent_notified(person, ticket):
+            return Outcome(True, "", self.ticket_fields(ticket), ticket)
+        handled = await self.session.scalar(select(func.count()).select_from(TicketEvent).where(
+            TicketEvent.ticket_id == ticket.id, TicketEvent.actor_person_id == person.id))
+        told = await self.session.scalar(select(func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.ticket_id == ticket.id, OutboxMessage.person_id == person.id))
+        if handled or told:
+            return Outcome(True, "", self.ticket_fields(ticket), ticket)
+        return found
 
     async def cancel(self, sender: Sender, number: int | None) -> Outcome:
         found = await self.resident_ticket(sender, number, ACTIVE)
@@ -84,11 +137,21 @@ class ResidentDesk(Escalation):
         if not await self.transition(ticket, CANCELLED, ACTIVE, closed_at=self.now):
             return Outcome(False, "cancel.too_late", self.ticket_fields(ticket), ticket)
         self.record(ticket, "cancelled", actor_openid=sender.openid, from_state=before, to_state=CANCELLED)
-        if ticket.assignee_id is not None:
-            person = await self.session.get(Person, ticket.assignee_id)
-            if person is not None:
-                self.notify_person(person, "notice", "notify.cancelled", ticket, **self.ticket_fields(ticket))
+        for person in await self.people_told(ticket):
+            self.notify_person(person, "notice", "notify.cancelled", ticket, **self.ticket_fields(ticket))
         return Outcome(True, "cancel.done", self.ticket_fields(ticket), ticket)
+
+    async def people_told(self, ticket: Ticket) -> list[Person]:
+        """Everyone of the roster who was told of the ticket (assignees, staff at
+        triage, the urgent fan-out), and whoever has it now."""
+        told = set((await self.session.scalars(select(OutboxMessage.person_id).where(
+            OutboxMessage.ticket_id == ticket.id, OutboxMessage.person_id.is_not(None)))).all())
+        if ticket.assignee_id is not None:
+            told.add(ticket.assignee_id)
+        if not told:
+            return []
+        return list((await self.session.scalars(select(Person).where(Person.id.in_(told))
+                                                .order_by(Person.id))).all())
 
     async def awaiting_rating(self, sender: Sender) -> Ticket | None:
         """The sender's latest ticket waiting for their verdict: resolved, or closed and not yet rated."""
@@ -97,6 +160,13 @@ class ResidentDesk(Escalation):
                 Ticket.state == RESOLVED, (Ticket.state == CLOSED) & Ticket.rating.is_(None) & (
                     Ticket.resolved_at.is_not(None))))
             .order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(1))
+
+    async def awaiting_ratings(self, sender: Sender, limit: int = 5) -> list[Ticket]:
+        """The sender's tickets waiting for a verdict: resolved or closed, not yet rated, newest first."""
+        return list((await self.session.scalars(
+            select(Ticket).where(Ticket.openid == sender.openid, Ticket.rating.is_(None), or_(
+                Ticket.state == RESOLVED, (Ticket.state == CLOSED) & Ticket.resolved_at.is_not(None)))
+            .order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit))).all())
 
     async def rate(self, sender: Sender, number: int | None, rating: int | None, words: str = "",
                    solved: bool | None = None) -> Outcome:

@@ -14,7 +14,9 @@ from bot.domain.console_access import is_wide_staff
 from bot.domain.tickets.policy import DeskPolicy
 from bot.domain.tickets.states import ACTIVE, CLOSED, OPEN, RESOLVED, Outcome
 from bot.models import (
+    Building,
     CategoryCorrection,
+    Compound,
     Person,
     Ticket,
     TicketFollower,
@@ -79,17 +81,34 @@ class StaffDesk(DeskPolicy):
         return await self._reassign_to(person, ticket, target)
 
     async def _reassign_to(self, person: Person, ticket: Ticket, target: Person) -> Outcome:
+        if target.id == ticket.assignee_id:
+            return Outcome(False, "reassign.already", {**self.ticket_fields(ticket), "name": target.name}, ticket)
         if not assignment.available(target):
             return Outcome(False, "reassign.unavailable", {**self.ticket_fields(ticket), "name": target.name},
                            ticket)
         previous = await self.session.get(Person, ticket.assignee_id) if ticket.assignee_id else None
-        level = STAFF if target.staff_community_id is not None else ticket.level if ticket.level != STAFF \
-            else "member"
+        level = await self._role_for(target, ticket)
         await self._assign(ticket, Choice(level, target), action="reassigned", actor=person,
                            note=f"→ {target.name}")
         if previous is not None and previous.id != target.id:
             self.notify_person(previous, "notice", "notify.reassigned_away", ticket, **self.ticket_fields(ticket))
         return Outcome(True, "reassign.done", {**self.ticket_fields(ticket), "name": target.name}, ticket)
+
+    async def _role_for(self, person: Person, ticket: Ticket) -> str:
+        """The level `person` handles `ticket` at: their place on its chain, else
+        the highest role they hold in the roster (staff, secretary, head, member)."""
+        if person.staff_community_id is not None:
+            return STAFF
+        chain = await self.chain_for(ticket)
+        for level in ("member", "building_head", "branch_secretary"):
+            held = chain.person_at(level)
+            if held is not None and held.id == person.id:
+                return level
+        if await self.session.scalar(select(Compound.id).where(Compound.secretary_id == person.id).limit(1)):
+            return "branch_secretary"
+        if await self.session.scalar(select(Building.id).where(Building.head_id == person.id).limit(1)):
+            return "building_head"
+        return "member"
 
     async def people_named(self, name: str, community_id: int | None) -> list[Person]:
         """People of a community with this name (members, heads, secretaries, staff)."""
@@ -105,9 +124,14 @@ class StaffDesk(DeskPolicy):
         if not found.ok or found.ticket is None:
             return found
         ticket = found.ticket
+        names = "、".join(self.category_name(code) for code in known)
+        if not category:
+            return Outcome(False, "recategorise.need", {**self.ticket_fields(ticket), "known": names}, ticket)
         if category not in known:
             return Outcome(False, "recategorise.unknown", {**self.ticket_fields(ticket), "given": category,
-                                                           "known": "、".join(known)}, ticket)
+                                                           "known": names}, ticket)
+        if category == ticket.category:
+            return Outcome(False, "recategorise.same", self.ticket_fields(ticket), ticket)
         old = ticket.category
         ticket.category, ticket.updated_at = category, self.now
         self.session.add(CategoryCorrection(ticket_id=ticket.id, text=ticket.text, old_category=old,

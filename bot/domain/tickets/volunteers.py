@@ -3,7 +3,10 @@ list open work, take leave."""
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import select
 
@@ -14,6 +17,34 @@ from bot.models import (
     Person,
     Ticket,
 )
+from nlp.places import to_int
+
+CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
+_DATE = re.compile(r"(\d{1,2})\s?月\s?(\d{1,2})\s?[日号]?")
+_DAYS = re.compile(r"([0-9]{1,3}|[一二两三四五六七八九十]{1,3})\s?(?:天|日)")
+
+
+def leave_until(note: str, now: datetime) -> datetime | None:
+    """When a leave written as ``到12月5日`` or ``三天`` ends: the start of the
+    next day (Beijing time) after the last day of leave; None without a date."""
+    plain = unicodedata.normalize("NFKC", note)
+    today = now.astimezone(CHINA).date()
+    found = _DATE.search(plain)
+    if found is not None:
+        month, day = int(found.group(1)), int(found.group(2))
+        try:
+            last = date(today.year, month, day)
+            if last < today:
+                last = date(today.year + 1, month, day)
+        except ValueError:
+            return None
+    else:
+        days = _DAYS.search(plain)
+        count = to_int(days.group(1)) if days else None
+        if not count or count > 366:
+            return None
+        last = today + timedelta(days=count - 1)
+    return datetime.combine(last + timedelta(days=1), time(0), CHINA)
 
 
 class VolunteerDesk(DeskPolicy):
@@ -32,7 +63,8 @@ class VolunteerDesk(DeskPolicy):
         if not waiting:
             return Outcome(False, "ticket.none_waiting")
         if len(waiting) > 1:
-            return Outcome(False, "ticket.which", {"numbers": "、".join(f"#{t.id}" for t in waiting)})
+            return Outcome(False, "ticket.which", {"numbers": "、".join(f"#{t.id}" for t in waiting),
+                                                   "first": waiting[0].id})
         return Outcome(True, "", self.ticket_fields(waiting[0]), waiting[0])
 
 
@@ -115,6 +147,8 @@ class VolunteerDesk(DeskPolicy):
             return Outcome(False, "refused.not_assigned", self.ticket_fields(ticket), ticket)
         if ticket.state not in (ASSIGNED, ACCEPTED):
             return Outcome(False, "refused.state", self.ticket_fields(ticket), ticket)
+        if not reason.strip(" \t\r\n,，。.、:："):
+            return Outcome(False, "handback.need_reason", self.ticket_fields(ticket), ticket)
         chain = await self.chain_for(ticket)
         choice = assignment.next_level(chain, ticket.level)
         if choice.person is not None and choice.person.id == person.id:
@@ -130,7 +164,15 @@ class VolunteerDesk(DeskPolicy):
             select(Ticket).where(Ticket.assignee_id == person.id, Ticket.state.in_((ASSIGNED, ACCEPTED)))
             .order_by(Ticket.urgent.desc(), Ticket.accept_due_at, Ticket.id).limit(10))).all())
 
-    async def set_leave(self, person: Person, on_leave: bool) -> Outcome:
-        person.on_leave = on_leave
+    async def set_leave(self, person: Person, on_leave: bool, until: datetime | None = None) -> Outcome:
+        """请假 (until a moment, when given: the clock ends it then) or 销假."""
         pending = len(await self.todo(person))
+        if not on_leave and not person.on_leave:
+            return Outcome(False, "leave.not_on_leave", {"pending": pending})
+        person.on_leave = on_leave
+        person.leave_until = until if on_leave else None
+        if on_leave and until is not None:
+            last_day = (until - timedelta(seconds=1)).astimezone(CHINA)
+            shown = self.texts("leave.until_format", month=last_day.month, day=last_day.day)
+            return Outcome(True, "leave.on_until", {"pending": pending, "until": shown})
         return Outcome(True, "leave.on" if on_leave else "leave.off", {"pending": pending})
