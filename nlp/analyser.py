@@ -72,8 +72,15 @@ class _Reading:
 class _Compiled:
     """Everything built from one set of rules; swapped as a whole by ``TextAnalyser.load``."""
 
-    def __init__(self, rules: Rules) -> None:
+    def __init__(self, rules: Rules, defaults: Rules | None = None) -> None:
         self.rules = rules
+        # The categories a community's override file changed are decided by its rules (the
+        # weights know only the default rules).
+        self.edited: frozenset[str] = frozenset()
+        if defaults is not None:
+            self.edited = frozenset(code for code, c in rules.categories.items()
+                                    if code not in defaults.categories
+                                    or c.keywords != defaults.categories[code].keywords)
         self.matcher = Matcher(rules)
         self.intents = IntentDetector(rules, self.matcher)
         typos = {normalise(k): normalise(v) for k, v in rules.typos.items()}
@@ -107,7 +114,7 @@ class TextAnalyser:
     # ------------------------------------------------------------- set-up
     def load(self, override_path: Path | None = None) -> None:
         """(Re)load the default rules with a community's override file merged in."""
-        compiled = _Compiled(load(override_path))
+        compiled = _Compiled(load(override_path), load(None) if override_path is not None else None)
         if self._place_names:
             compiled.places.set_place_names(self._place_names)
         self._c = compiled
@@ -250,10 +257,11 @@ class TextAnalyser:
         timing = r.found.timing
         keywords = [m.term.text for m in r.found.topical] + [m.term.text for m in timing if m.term.urgent]
         flags = [flag for m in timing for flag in m.term.flags & TIME_FLAGS]
+        kind, _ = self._kind(r.found, r.urgent, r.scored.factor)
         return features.extract(r.norm, r.tokens, r.scored.scores, keywords,
                                 r.intent.intent if r.intent else None, r.urgent,
                                 any(m.term.urgent or "urgent_part" in m.term.flags for m in timing),
-                                self._c.intents.count_numbers(r.norm), flags)
+                                self._c.intents.count_numbers(r.norm), flags, kind)
 
     def _analyse(self, text: str) -> Analysis:
         r = self._read(text)
@@ -276,15 +284,22 @@ class TextAnalyser:
         categories = model.heads["category"].probabilities(f)
         category = max(categories, key=categories.__getitem__)
         confidence = categories[category]
-        if confidence < model.thresholds.get("category", 0.0):
+        edited = self._c.edited
+        if edited and (category in edited or r.category in edited):
+            category, confidence = r.category, r.confidence  # the community's own rules decide
+        elif confidence < self.threshold:
             category = OTHER
         urgent_p = model.heads["urgent"].probabilities(f).get("1", 0.0)
-        urgent = urgent_p >= model.thresholds.get("urgent", 0.5)
+        # when in doubt, urgent: the fitted detector (tuned for recall) or a live danger cue of the rules
+        urgent = r.urgent or urgent_p >= model.thresholds.get("urgent", 0.5)
         kinds = model.heads["kind"].probabilities(f)
         kind = max(kinds, key=kinds.__getitem__)
         matched = [f"{wrong}→{right}" for wrong, right in r.fixes]
         if category != OTHER:
-            matched += [readable(x) for x in model.heads["category"].explain(f, category)]
+            evidence = r.scored.evidence.get(category, {})
+            matched += sorted((w for w, v in evidence.items() if v > 0), key=evidence.__getitem__, reverse=True)
+            if category in model.heads["category"].classes:
+                matched += [readable(x) for x in model.heads["category"].explain(f, category, 4)]
         if urgent:
             matched += r.urgent_words or [readable(x) for x in model.heads["urgent"].explain(f, "1", 3)]
         return Analysis(text, "request", category, kind, urgent, r.place, round(confidence, 3),

@@ -31,7 +31,7 @@ def _length_bucket(n: int) -> str:
 
 def extract(norm: str, tokens: Iterable[str], rule_scores: Mapping[str, float], keywords: Iterable[str],
             rule_intent: str | None, rule_urgent: bool, urgent_cue: bool, numbers: int,
-            timing: Iterable[str] = ()) -> dict[str, float]:
+            timing: Iterable[str] = (), rule_kind: str = "") -> dict[str, float]:
     """The feature vector of one message (unit length).
 
     ``norm`` is the normalised text, ``tokens`` its jieba segmentation,
@@ -40,7 +40,8 @@ def extract(norm: str, tokens: Iterable[str], rule_scores: Mapping[str, float], 
     ``rule_urgent`` and ``urgent_cue`` whether the urgency rules fired and
     whether any danger word was present at all, ``numbers`` how many
     ticket-like numbers the text has, ``timing`` the time markers found
-    (past, present, hedge, resolved), also paired with the danger cue.
+    (past, present, hedge, resolved), also paired with the danger cue, and
+    ``rule_kind`` the kind the kind cues read.
     """
     f: dict[str, float] = {}
     tokens = list(tokens)
@@ -74,6 +75,8 @@ def extract(norm: str, tokens: Iterable[str], rule_scores: Mapping[str, float], 
         f["tm:" + flag] = 1.0
         if urgent_cue:
             f["tm:cue&" + flag] = 1.0
+    if rule_kind:
+        f["rk:" + rule_kind] = 1.0
     f["len:" + _length_bucket(len(compact))] = 1.0
     if numbers:
         f["num:" + ("1" if numbers == 1 else "n")] = 1.0

@@ -87,6 +87,6 @@ class Model:
 def readable(feature: str) -> str:
     """A feature as staff read it in ``matched``: the word, not its namespace."""
     kind, _, rest = feature.partition(":")
-    if kind in ("r", "ri", "ru", "len", "num") or not rest:
+    if kind in ("r", "ri", "ru", "rk", "tm", "len", "num") or not rest:
         return ""
     return rest

@@ -13,6 +13,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from nlp.results import Place
 from nlp.text import normalise
@@ -120,6 +121,12 @@ class PlaceFinder:
         self.stop_first = set(places.get("stop_first_chars", []))
         self.stop_last = set(places.get("stop_last_chars", []))
         self.is_vocabulary = is_vocabulary or (lambda word: False)
+        self._landmark, self._spot = _landmark_pattern(places)
+        self._standalone = frozenset(places.get("standalone_landmarks", []))
+        self._landmark_suffixes = sorted(places.get("landmark_suffixes", []), key=len, reverse=True)
+        self._stop_prefix_list = sorted({*self.stop_prefixes, *places.get("landmark_stop_words", [])},
+                                        key=len, reverse=True)
+        self._landmark_breaks = frozenset("".join(places.get("landmark_breaks", [])))
         self._roster: re.Pattern[str] | None = None
         self._roster_names: dict[str, str] = {}
 
@@ -211,6 +218,42 @@ class PlaceFinder:
                 and not self.is_vocabulary(word))
 
     # ------------------------------------------------------------ numbers
+    def _landmark_place(self, text: str, original: str) -> Place:
+        """The first landmark, compound, street or town named in ``text`` (else the first spot)
+        when nothing more specific is: ``实验小学门口``, ``粮站宿舍``, ``朋口镇朋来社区``, ``楼下``."""
+        for m in self._landmark.finditer(text) if self._landmark is not None else ():
+            start, name_end = m.start(), m.end("name")
+            cut = max((i for i in range(start, name_end) if text[i] in self._landmark_breaks), default=-1)
+            start = cut + 1 if cut >= 0 else start
+            start = self._skip_stop_prefixes(text, start, name_end)
+            suffix = next((x for x in self._landmark_suffixes if text.endswith(x, start, name_end)), "")
+            if not suffix:  # the name ends with a community or village after a town
+                suffix = next((x for x in ("社区", "村", "居委会") if text.endswith(x, start, name_end)), "")
+            if suffix in self._standalone:
+                shortest = 0  # 菜市场, 二中: a landmark by itself
+            elif (len(suffix) >= 2 and suffix not in _GENERIC_SUFFIXES) or m.group("number"):
+                shortest = 1
+            else:
+                shortest = 2
+            if name_end - len(suffix) - start < shortest:
+                continue  # a bare or generic word (路, 社区, 建议社区) is not a place; 县医院 is
+            span = original[start:m.end()].strip()
+            if span:
+                return Place(span, name=text[start:name_end])
+        spot = self._spot.search(text) if self._spot is not None else None
+        return Place(original[spot.start():spot.end()].strip()) if spot else NO_PLACE
+
+    def _skip_stop_prefixes(self, text: str, start: int, end: int) -> int:
+        moved = True
+        while moved and start < end:
+            moved = False
+            for word in self._stop_prefix_list:
+                if text.startswith(word, start, end):
+                    start += len(word)
+                    moved = True
+                    break
+        return start
+
     def _addresses(self, text: str, original: str) -> list[_Candidate]:
         found: list[_Candidate] = []
         if not _ADDRESS_HINT.search(text):
@@ -255,7 +298,7 @@ class PlaceFinder:
         """The most specific place in ``text`` (normalised, segmented as ``tokens``), as written in ``original``."""
         original = text if original is None else original
         if self._roster is None and not self._hint.search(text):
-            return NO_PLACE
+            return self._landmark_place(text, original)
         names = self._names(text, tokens, original)
         addresses = self._addresses(text, original)
         candidates: list[_Candidate] = []
@@ -274,11 +317,32 @@ class PlaceFinder:
         if not candidates:
             bare = self._bare_room(text)
             if bare is None:
-                return NO_PLACE
+                return self._landmark_place(text, original)
             candidates.append(bare)
         best = max(candidates, key=lambda c: (c.parts(), -c.start))
         return Place(original[best.start:best.end].strip(), best.building, best.unit, best.room,
                      best.name)
+
+
+# suffixes that need a two-character name before them to be a place ("我们社区" is not one)
+_GENERIC_SUFFIXES = frozenset(("社区", "小区", "学校", "宿舍", "市场", "片区", "村", "镇", "乡", "街", "路", "河"))
+
+
+def _landmark_pattern(places: dict[str, Any]) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+    """<up to 8 name characters><suffix>[relation], and [relation]<spot>; longest alternatives first."""
+    suffixes = sorted(set(places.get("landmark_suffixes", [])), key=len, reverse=True)
+    relations = sorted(set(places.get("relations", [])), key=len, reverse=True)
+    spots = sorted(set(places.get("spots", [])), key=len, reverse=True)
+    alt = lambda words: "|".join(re.escape(w) for w in words)  # noqa: E731
+    relation = rf"(?:(?:那个|那条|的)?(?:{alt(relations)}))?" if relations else ""
+    # 朋口镇朋来社区: a town, then its community or village; 西街62号: a street's house number
+    inner = r"(?:[\u4e00-\u9fff]{1,4}?(?:社区|村|居委会))?"
+    number = r"(?P<number>[0-9]{1,4}号(?!楼|栋|单元|室))?"
+    named = (rf"(?P<name>[\u4e00-\u9fff0-9A-Za-z]{{0,8}}?(?:{alt(suffixes)}){inner}){number}{relation}"
+             if suffixes else "")
+    lead = rf"(?:(?:{alt(relations)})(?:那条|那个|的)?)?" if relations else ""
+    spot = rf"{lead}(?:{alt(spots)})" if spots else ""
+    return (re.compile(named) if named else None), (re.compile(spot) if spot else None)
 
 
 def _is_cjk(word: str) -> bool:

@@ -30,7 +30,7 @@ C = {"intent": 4.0, "category": 4.0, "urgent": 2.0, "kind": 2.0}  # inverse regu
 READS: dict[str, tuple[str, ...] | None] = {"intent": None, "category": None, "kind": None, "urgent": None}
 PRUNE = 0.03  # weights smaller than this are dropped from the file
 MIN_MESSAGES = 2  # a word or n-gram seen in fewer training messages is noise, not evidence
-URGENT_RECALL = 0.97  # the out-of-fold urgent recall the threshold is set for
+URGENT_RECALL = 0.95  # the out-of-fold urgent recall the threshold is set for
 CORRECTION_WEIGHT = 3.0  # a staff correction counts as this many corpus messages
 
 
@@ -132,7 +132,7 @@ class Fold:
     predictions: list[dict[str, dict[str, float]]]  # per row: head -> class -> probability
 
 
-def cross_validate(data: Sequence[Example], heads: Sequence[str] = ("category", "urgent")) -> list[Fold]:
+def cross_validate(data: Sequence[Example], heads: Sequence[str] = ("urgent",)) -> list[Fold]:
     """Leave one writer out: train ``heads`` (those the thresholds need) on the
     others, predict the one left out."""
     folds = []
@@ -146,31 +146,23 @@ def cross_validate(data: Sequence[Example], heads: Sequence[str] = ("category", 
 
 
 def tune_thresholds(folds: Sequence[Fold]) -> dict[str, float]:
-    """Thresholds from out-of-fold probabilities: the urgent threshold that keeps
-    URGENT_RECALL of the urgent requests, and the category confidence below which
-    a request is better sent to staff as ``other``."""
+    """The urgent threshold that keeps URGENT_RECALL of the urgent requests out of
+    fold. (The confidence below which a request goes to staff as ``other`` is a
+    product choice, [nlp] confidence_threshold, not tuned here.)"""
     urgent_p = sorted(p["urgent"]["1"] for f in folds for e, p in zip(f.rows, f.predictions, strict=True)
                       if e.intent == "request" and e.urgent)
     urgent = urgent_p[int(len(urgent_p) * (1 - URGENT_RECALL))] if urgent_p else 0.5
-    requests = [(e, p["category"]) for f in folds for e, p in zip(f.rows, f.predictions, strict=True)
-                if e.intent == "request"]
-    best, best_hits = 0.0, -1
-    for step in range(0, 61, 2):
-        t = step / 100
-        hits = 0
-        for e, probs in requests:
-            top = max(probs, key=probs.__getitem__)
-            hits += (top if probs[top] >= t else "other") == e.category
-        if hits > best_hits:
-            best, best_hits = t, hits
-    return {"urgent": round(min(urgent, 0.5), 4), "category": best}
+    return {"urgent": round(min(urgent, 0.5), 4)}
 
 
-def train(analyser: Any, rows: Sequence[Mapping[str, Any]], corrections: Sequence[Mapping[str, Any]] = ()) -> Model:
-    """The shipped model: thresholds tuned by leave-one-writer-out, then weights fitted on
-    every development row plus staff's corrections (each weighing CORRECTION_WEIGHT)."""
+def train(analyser: Any, rows: Sequence[Mapping[str, Any]], corrections: Sequence[Mapping[str, Any]] = (),
+          thresholds: Mapping[str, float] | None = None) -> Model:
+    """The shipped model: the urgent threshold tuned by leave-one-writer-out (unless given),
+    then weights fitted on every development row plus staff's corrections (each weighing
+    CORRECTION_WEIGHT)."""
     data = examples(rows, analyser.features)
-    thresholds = tune_thresholds(cross_validate(data))
+    if thresholds is None:
+        thresholds = tune_thresholds(cross_validate(data))
     fixes = examples(corrections, analyser.features, CORRECTION_WEIGHT)
     writers = sorted({e.writer for e in data})
     return fit([*data, *fixes], thresholds, {"examples": len(data) + len(fixes), "writers": writers,

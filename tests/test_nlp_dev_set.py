@@ -41,8 +41,10 @@ def test_every_urgent_message_is_flagged(report: Report) -> None:
     assert report.urgent_recall.value == 1.0, [m.text for m in report.mistakes if m.field == "urgent"]
 
 
-def test_urgent_flags_are_right_at_least_80_percent_of_the_time(report: Report) -> None:
-    assert report.urgent_precision.value >= 0.80
+def test_urgent_flags_are_right_at_least_70_percent_of_the_time(report: Report) -> None:
+    # Urgency is tuned for recall (issue 8: when in doubt, urgent), so precision is the price:
+    # about three urgent flags in four are right on these sets (80% when the rules decided alone).
+    assert report.urgent_precision.value >= 0.70
 
 
 def test_intent_accuracy_is_at_least_95_percent(report: Report) -> None:

@@ -93,9 +93,9 @@ def test_roster_names_are_recognised(router: TextAnalyser) -> None:
 
 def test_roster_names_can_be_set_later() -> None:
     router = TextAnalyser()
-    assert router.analyse("红星村的路灯坏了").place.name is None
-    router.set_place_names(["红星村"])
-    assert router.analyse("红星村的路灯坏了").place.name == "红星村"
+    assert router.analyse("老槐树底下的路灯坏了").place.name is None  # no pattern makes it a place
+    router.set_place_names(["老槐树"])
+    assert router.analyse("老槐树底下的路灯坏了").place.name == "老槐树"
 
 
 def test_a_zone_before_the_building_is_kept() -> None:

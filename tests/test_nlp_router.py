@@ -106,10 +106,11 @@ def test_the_threshold_can_be_set(router: TextAnalyser) -> None:
     assert TextAnalyser(threshold=0.95).analyse(text).category == "other"
 
 
-def test_confidence_is_between_0_and_1_and_grows_with_evidence(router: TextAnalyser) -> None:
-    weak = router.analyse("有辆车停在那")
-    strong = router.analyse("小区里乱停车太严重了，车位根本不够，晚上回来没地方停")
-    assert 0.0 <= weak.confidence <= strong.confidence <= 1.0
+def test_confidence_is_a_probability_higher_for_a_clear_request_than_a_vague_one(router: TextAnalyser) -> None:
+    vague = router.analyse("我想问问那个事情怎么样了没有")
+    clear = router.analyse("小区里乱停车太严重了，车位根本不够，晚上回来没地方停")
+    assert 0.0 <= vague.confidence < clear.confidence <= 1.0
+    assert clear.category == "parking"
 
 
 def test_matched_shows_staff_why(router: TextAnalyser) -> None:

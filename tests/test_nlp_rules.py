@@ -89,13 +89,14 @@ def test_categories_can_be_dropped_but_other_stays(tmp_path: Path) -> None:
 def test_the_threshold_and_cue_lists_can_be_changed(tmp_path: Path) -> None:
     path = write(tmp_path, """
 [settings]
-threshold = 0.9
+threshold = 0.9999
 
 [urgency]
 cues = ["鬼打墙"]
 """)
     router = TextAnalyser(path)
-    assert router.threshold == pytest.approx(0.9)
+    assert router.threshold == pytest.approx(0.9999)
+    assert TextAnalyser().analyse("楼道灯坏了").category == "facilities"
     assert router.analyse("楼道灯坏了").category == "other"
     assert router.analyse("楼道里鬼打墙").urgent
     assert router.analyse("楼下着火了").urgent  # lists are extended, not replaced
