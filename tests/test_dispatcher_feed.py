@@ -46,14 +46,15 @@ async def count(db: Database, model: type, *where: object) -> int:
 
 def test_the_conversation_routers_come_before_commands_and_requests(services) -> None:  # type: ignore[no-untyped-def]
     names = [r.name for r in services.dispatcher.routers]
-    order = ["pending", "short replies", "near miss", "staff", "staff refusals", "volunteer", "volunteer refusals",
-             "resident", "fallback"]
+    order = ["pending", "short replies", "near miss", "staff", "staff refusals", "console", "console refusals",
+             "volunteer", "volunteer refusals", "resident", "fallback"]
     assert [n for n in names if n in order] == order
 
 
 async def test_every_command_has_its_handler_and_its_refusal(feed: Feed, db: Database, services) -> None:  # type: ignore[no-untyped-def]
     await make_roster(db)
-    refusals = {services.texts("refused.not_staff"), services.texts("refused.not_volunteer")}
+    refusals = {services.texts("refused.not_staff"), services.texts("refused.not_volunteer"),
+                services.texts("console.not_person")}
     staff_only = {"close", "reassign", "recategorise", "triage_queue", "stats"}
     for name, words in services.analyser.commands().items():
         text = words[0] if name in services.analyser.bare_commands() else f"{words[0]} 1"
