@@ -269,7 +269,8 @@ class TextAnalyser:
             return self._by_rules(text, r)
         model = self._model
         f = self._features(r)
-        intents = model.heads["intent"].probabilities(f)
+        predicted = model.predict(f)
+        intents = predicted["intent"]
         intent = max(intents, key=intents.__getitem__)
         if intent != "request":
             found = r.intent if r.intent is not None and r.intent.intent == intent else \
@@ -281,7 +282,7 @@ class TextAnalyser:
             why = tuple(dict.fromkeys(w for w in [*found.matched, *explained] if w))
             return Analysis(text, intent, "", "", False, place, round(intents[intent], 3), why,
                             found.ticket, found.rating, found.invite_code)
-        categories = model.heads["category"].probabilities(f)
+        categories = predicted["category"]
         category = max(categories, key=categories.__getitem__)
         confidence = categories[category]
         edited = self._c.edited
@@ -289,10 +290,10 @@ class TextAnalyser:
             category, confidence = r.category, r.confidence  # the community's own rules decide
         elif confidence < self.threshold:
             category = OTHER
-        urgent_p = model.heads["urgent"].probabilities(f).get("1", 0.0)
+        urgent_p = predicted["urgent"].get("1", 0.0)
         # when in doubt, urgent: the fitted detector (tuned for recall) or a live danger cue of the rules
         urgent = r.urgent or urgent_p >= model.thresholds.get("urgent", 0.5)
-        kinds = model.heads["kind"].probabilities(f)
+        kinds = predicted["kind"]
         kind = max(kinds, key=kinds.__getitem__)
         matched = [f"{wrong}→{right}" for wrong, right in r.fixes]
         if category != OTHER:

@@ -68,6 +68,31 @@ class Model:
     heads: dict[str, Head]
     thresholds: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    _table: dict[str, list[tuple[int, int, float]]] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # every head's weights in one table: one look-up per feature, not one per head
+        for h, head in enumerate(self.heads.values()):
+            for name, row in head.weights.items():
+                self._table.setdefault(name, []).extend((h, i, w) for i, w in row)
+
+    def predict(self, features: Mapping[str, float]) -> dict[str, dict[str, float]]:
+        """Every head's class probabilities for one feature vector."""
+        heads = list(self.heads.values())
+        scores = [list(head.intercept) for head in heads]
+        table = self._table
+        for name, value in features.items():
+            row = table.get(name)
+            if row is not None:
+                for h, i, w in row:
+                    scores[h][i] += w * value
+        out = {}
+        for (name, head), raw in zip(self.heads.items(), scores, strict=True):
+            top = max(raw)
+            exps = [math.exp(x - top) for x in raw]
+            total = sum(exps)
+            out[name] = {c: e / total for c, e in zip(head.classes, exps, strict=True)}
+        return out
 
     def save(self, path: Path) -> None:
         data = {"meta": self.meta, "thresholds": self.thresholds,

