@@ -278,7 +278,7 @@ class TextAnalyser:
             place = r.place
             if found.ticket is not None and place.building is None and place.room == str(found.ticket):
                 place = NO_PLACE  # the number was the ticket's
-            explained = [readable(x) for x in model.heads["intent"].explain(f, intent)]
+            explained = [readable(x) for x in model.explain(f, "intent", intent)]
             why = tuple(dict.fromkeys(w for w in [*found.matched, *explained] if w))
             return Analysis(text, intent, "", "", False, place, round(intents[intent], 3), why,
                             found.ticket, found.rating, found.invite_code)
@@ -300,9 +300,9 @@ class TextAnalyser:
             evidence = r.scored.evidence.get(category, {})
             matched += sorted((w for w, v in evidence.items() if v > 0), key=evidence.__getitem__, reverse=True)
             if category in model.heads["category"].classes:
-                matched += [readable(x) for x in model.heads["category"].explain(f, category, 4)]
+                matched += [readable(x) for x in model.explain(f, "category", category, 4)]
         if urgent:
-            matched += r.urgent_words or [readable(x) for x in model.heads["urgent"].explain(f, "1", 3)]
+            matched += r.urgent_words or [readable(x) for x in model.explain(f, "urgent", "1", 3)]
         return Analysis(text, "request", category, kind, urgent, r.place, round(confidence, 3),
                         tuple(dict.fromkeys(w for w in matched if w)))
 

@@ -21,66 +21,26 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "data" / "weights.json"
 
 @dataclass
 class Head:
+    """One question's classes and intercepts; its weights live in the model's shared table."""
+
     classes: list[str]
     intercept: list[float]
-    weights: dict[str, list[tuple[int, float]]]
-
-    def scores(self, features: Mapping[str, float]) -> list[float]:
-        out = list(self.intercept)
-        weights = self.weights
-        for name, value in features.items():
-            row = weights.get(name)
-            if row is not None:
-                for i, w in row:
-                    out[i] += w * value
-        return out
-
-    def probabilities(self, features: Mapping[str, float]) -> dict[str, float]:
-        scores = self.scores(features)
-        top = max(scores)
-        exps = [math.exp(s - top) for s in scores]
-        total = sum(exps)
-        return {c: e / total for c, e in zip(self.classes, exps, strict=True)}
-
-    def explain(self, features: Mapping[str, float], label: str, n: int = 6) -> list[str]:
-        """The features that pushed most towards ``label``, strongest first."""
-        i = self.classes.index(label)
-        pushes: list[tuple[float, str]] = []
-        for name, value in features.items():
-            for j, w in self.weights.get(name, ()):
-                if j == i and w * value > 0:
-                    pushes.append((w * value, name))
-        pushes.sort(reverse=True)
-        return [name for _, name in pushes[:n]]
-
-    def as_json(self) -> dict[str, Any]:
-        return {"classes": self.classes, "intercept": [round(x, 5) for x in self.intercept],
-                "weights": {k: [[i, round(w, 5)] for i, w in v] for k, v in sorted(self.weights.items())}}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Head:
-        return cls(list(data["classes"]), [float(x) for x in data["intercept"]],
-                   {k: [(int(i), float(w)) for i, w in v] for k, v in data["weights"].items()})
 
 
 @dataclass
 class Model:
+    """The heads and one table of all their weights: ``feature -> ((head, class, weight), ...)``."""
+
     heads: dict[str, Head]
+    table: dict[str, tuple[tuple[int, int, float], ...]]
     thresholds: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
-    _table: dict[str, list[tuple[int, int, float]]] = field(default_factory=dict, init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        # every head's weights in one table: one look-up per feature, not one per head
-        for h, head in enumerate(self.heads.values()):
-            for name, row in head.weights.items():
-                self._table.setdefault(name, []).extend((h, i, w) for i, w in row)
 
     def predict(self, features: Mapping[str, float]) -> dict[str, dict[str, float]]:
         """Every head's class probabilities for one feature vector."""
         heads = list(self.heads.values())
         scores = [list(head.intercept) for head in heads]
-        table = self._table
+        table = self.table
         for name, value in features.items():
             row = table.get(name)
             if row is not None:
@@ -94,19 +54,55 @@ class Model:
             out[name] = {c: e / total for c, e in zip(head.classes, exps, strict=True)}
         return out
 
+    def explain(self, features: Mapping[str, float], head: str, label: str, n: int = 6) -> list[str]:
+        """The features that pushed ``head`` most towards ``label``, strongest first."""
+        h = list(self.heads).index(head)
+        i = self.heads[head].classes.index(label)
+        pushes = sorted(((w * value, name) for name, value in features.items()
+                         for hh, ii, w in self.table.get(name, ()) if hh == h and ii == i and w * value > 0),
+                        reverse=True)
+        return [name for _, name in pushes[:n]]
+
     def save(self, path: Path) -> None:
+        names = list(self.heads)
+        weights: dict[str, dict[str, list[list[float]]]] = {name: {} for name in names}
+        for feature, row in sorted(self.table.items()):
+            for h, i, w in row:
+                weights[names[h]].setdefault(feature, []).append([i, round(w, 4)])
         data = {"meta": self.meta, "thresholds": self.thresholds,
-                "heads": {name: head.as_json() for name, head in self.heads.items()}}
+                "heads": {name: {"classes": head.classes, "intercept": [round(x, 5) for x in head.intercept],
+                                 "weights": weights[name]} for name, head in self.heads.items()}}
         path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
 
     @classmethod
+    def build(cls, heads: Mapping[str, tuple[Head, Mapping[str, list[tuple[int, float]]]]],
+              thresholds: Mapping[str, float] | None = None, meta: Mapping[str, Any] | None = None) -> Model:
+        """A model from each head and its weights (``feature -> [(class, weight), ...]``)."""
+        table: dict[str, list[tuple[int, int, float]]] = {}
+        for h, (_, weights) in enumerate(heads.values()):
+            for feature, row in weights.items():
+                table.setdefault(feature, []).extend((h, int(i), float(w)) for i, w in row)
+        return cls({name: head for name, (head, _) in heads.items()}, {k: tuple(v) for k, v in table.items()},
+                   dict(thresholds or {}), dict(meta or {}))
+
+    @classmethod
     def load(cls, path: Path = DEFAULT_WEIGHTS) -> Model | None:
-        """The model in ``path``, or None when there is none (the rules then decide alone)."""
+        """The model in ``path``, or None when there is none (the rules then decide alone).
+        Loaded once per file and shared: every analyser of a process reads the same table."""
         if not path.is_file():
             return None
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return cls({name: Head.from_json(h) for name, h in data["heads"].items()},
-                   {k: float(v) for k, v in data.get("thresholds", {}).items()}, dict(data.get("meta", {})))
+        key = (str(path.resolve()), path.stat().st_mtime_ns)
+        if key not in _loaded:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            _loaded.clear()
+            _loaded[key] = cls.build(
+                {name: (Head(list(h["classes"]), [float(x) for x in h["intercept"]]), h["weights"])
+                 for name, h in data["heads"].items()},
+                {k: float(v) for k, v in data.get("thresholds", {}).items()}, dict(data.get("meta", {})))
+        return _loaded[key]
+
+
+_loaded: dict[tuple[str, int], Model] = {}
 
 
 def readable(feature: str) -> str:

@@ -6,8 +6,7 @@ The corpus is nlp/corpus/*.jsonl, one file per writer. The writers listed in
 HELD_OUT never reach ``fit``: they are the test split whose figure we report.
 Leave-one-writer-out (``cross_validate``) trains on all writers but one and
 scores the one left out, for every writer in turn; its out-of-fold
-probabilities also set the two thresholds (``other`` below a category
-confidence, urgent above an urgency probability tuned for recall).
+probabilities also set the urgent threshold (tuned for recall).
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ C = {"intent": 4.0, "category": 4.0, "urgent": 2.0, "kind": 2.0}  # inverse regu
 # Feature namespaces each head reads (see nlp.features); None reads them all. Measured:
 # urgency restricted to words and the rules' cues did worse out of fold than on everything.
 READS: dict[str, tuple[str, ...] | None] = {"intent": None, "category": None, "kind": None, "urgent": None}
-PRUNE = 0.03  # weights smaller than this are dropped from the file
+PRUNE = 0.05  # weights smaller than this are dropped from the file
 MIN_MESSAGES = 2  # a word or n-gram seen in fewer training messages is noise, not evidence
 URGENT_RECALL = 0.95  # the out-of-fold urgent recall the threshold is set for
 CORRECTION_WEIGHT = 3.0  # a staff correction counts as this many corpus messages
@@ -82,7 +81,7 @@ def only(features: Mapping[str, float], namespaces: tuple[str, ...] | None) -> M
     return {k: v for k, v in features.items() if k.partition(":")[0] in namespaces}
 
 
-def _fit_head(head: str, train: Sequence[Example]) -> Head | None:
+def _fit_head(head: str, train: Sequence[Example]) -> tuple[Head, dict[str, list[tuple[int, float]]]] | None:
     from sklearn.feature_extraction import DictVectorizer
     from sklearn.linear_model import LogisticRegression
 
@@ -112,7 +111,7 @@ def _fit_head(head: str, train: Sequence[Example]) -> Head | None:
             w = float(row[j])
             if abs(w) >= PRUNE:
                 weights.setdefault(str(names[j]), []).append((i, w))
-    return Head([str(c) for c in fitted.classes_], intercept, weights)
+    return Head([str(c) for c in fitted.classes_], intercept), weights
 
 
 def fit(train: Sequence[Example], thresholds: Mapping[str, float] | None = None,
@@ -122,7 +121,7 @@ def fit(train: Sequence[Example], thresholds: Mapping[str, float] | None = None,
         head = _fit_head(name, train)
         if head is not None:
             fitted[name] = head
-    return Model(fitted, dict(thresholds or {}), dict(meta or {}))
+    return Model.build(fitted, thresholds, meta)
 
 
 @dataclass
@@ -140,8 +139,7 @@ def cross_validate(data: Sequence[Example], heads: Sequence[str] = ("urgent",)) 
         train = [e for e in data if e.writer != writer]
         test = [e for e in data if e.writer == writer]
         model = fit(train, heads=heads)
-        folds.append(Fold(writer, test, [{name: h.probabilities(e.features) for name, h in model.heads.items()}
-                                         for e in test]))
+        folds.append(Fold(writer, test, [model.predict(e.features) for e in test]))
     return folds
 
 

@@ -36,11 +36,10 @@ def test_the_shipped_weights_were_fitted_without_the_held_out_writer() -> None:
 
 def test_every_head_answers_a_probability_for_every_class(analyser: TextAnalyser) -> None:
     assert analyser.model is not None
-    f = analyser.features("3栋楼道的灯坏了一个礼拜了")
-    for head in analyser.model.heads.values():
-        probabilities = head.probabilities(f)
-        assert set(probabilities) == set(head.classes)
-        assert sum(probabilities.values()) == pytest.approx(1.0)
+    predicted = analyser.model.predict(analyser.features("3栋楼道的灯坏了一个礼拜了"))
+    for name, head in analyser.model.heads.items():
+        assert set(predicted[name]) == set(head.classes)
+        assert sum(predicted[name].values()) == pytest.approx(1.0)
 
 
 def test_matched_names_the_words_that_decided(analyser: TextAnalyser) -> None:
