@@ -37,6 +37,7 @@ _EXTRA_MAX = 2  # ... at most this many times
 _STRENGTH = 2.5  # score at which confidence reaches 1 - 1/e before competition
 
 
+INTENT_SURE = 0.5  # a non-request intent the rules did not see needs this probability
 TIME_FLAGS = frozenset(("past", "present", "hedge", "resolved"))
 
 # a position's weight factor and whether it lies in a negated stretch
@@ -272,6 +273,8 @@ class TextAnalyser:
         predicted = model.predict(f)
         intents = predicted["intent"]
         intent = max(intents, key=intents.__getitem__)
+        if intent != "request" and r.intent is None and intents[intent] < INTENT_SURE:
+            intent = "request"  # unsure, and the rules read a request: never drop a resident's request
         if intent != "request":
             found = r.intent if r.intent is not None and r.intent.intent == intent else \
                 self._c.intents.arguments(r.norm, r.found, intent)
