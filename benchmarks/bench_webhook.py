@@ -33,7 +33,9 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT.parent / "shared" / "bench"
+BENCH = Path(os.environ.get("BENCH_DIR") or next(
+    (str(p / "shared" / "bench") for p in (ROOT.parent, ROOT.parent.parent) if (p / "shared" / "bench").is_dir()),
+    str(ROOT.parent / "shared" / "bench")))  # beside the project, or beside a worktree's parent
 TMP = Path(os.environ.get("BENCH_TMP", "/tmp/wechat-bench"))
 PG_ADMIN = os.environ.get("LIANXIN_BENCH_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 ANCHOR = "aiohttp-wechatpy-1p"
