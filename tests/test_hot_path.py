@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.db import Database
-from bot.models import InboundMessage, Resident, Ticket
+from bot.models import CacheEpoch, InboundMessage, Person, Resident, Ticket
 from tests.conftest import WeChat
 from tests.roster import make_roster
 
@@ -120,3 +120,42 @@ async def test_the_merge_check_reads_the_words_kept_with_open_tickets(client, db
         assert elevator is not None
         elevator.merge_tokens = None
     assert "合并" in await wechat.send("o_hot_c", "3栋电梯停了，老人上不去楼")
+
+
+async def roster_version(db: Database) -> int:
+    async with db.reading() as s:
+        return int(await s.scalar(select(CacheEpoch.version).where(CacheEpoch.name == "roster")) or 0)
+
+
+async def test_the_chain_in_memory_follows_roster_changes_made_by_another_process(client, db: Database) -> None:
+    roster = await make_roster(db)
+    wechat = WeChat(client, "plain")
+    await wechat.send("o_hot_zhou", "绑定 3栋2单元501")
+
+    async def assignee(text: str) -> int | None:
+        reply = await wechat.send("o_hot_zhou", text)
+        async with db.reading() as s:
+            t = await s.scalar(select(Ticket).order_by(Ticket.id.desc()).limit(1))
+        assert t is not None and f"#{t.id}" in reply
+        return t.assignee_id
+
+    assert await assignee("3栋楼道灯坏了好几天了") == roster.member.id
+    other = Database(db.url, 2)  # another process: its own engine, its own memory
+    try:
+        async with other.transaction() as s:  # the member goes on leave (ORM change)
+            member = await s.get(Person, roster.member.id)
+            assert member is not None
+            member.on_leave = True
+        assert await assignee("楼上天天漏水到我家") == roster.head.id
+        async with other.transaction() as s:  # and is back (a statement, as the clock does it)
+            await s.execute(update(Person).where(Person.id == roster.member.id).values(on_leave=False))
+        assert await assignee("小区门口垃圾好几天没人清了") == roster.member.id
+        before = await roster_version(db)
+        async with other.transaction() as s:  # who last wrote is no roster change
+            member = await s.get(Person, roster.member.id)
+            assert member is not None
+            member.last_message_at = member.last_message_at
+            await s.execute(update(Resident).where(Resident.openid == "o_hot_zhou").values(subscribed=True))
+        assert await roster_version(db) == before
+    finally:
+        await other.dispose()

@@ -13,6 +13,7 @@ from bot.domain import assignment
 from bot.domain.assignment import Chain, Choice
 from bot.domain.identity import Sender, match_address
 from bot.domain.roster.values import format_address
+from bot.domain.roster_cache import cached
 from bot.domain.tickets.policy import DeskPolicy
 from bot.domain.tickets.states import ACTIVE, OPEN, Location, Outcome, Request, merge_words, similarity
 from bot.models import (
@@ -51,6 +52,9 @@ class Intake(DeskPolicy):
         return Location(label=request.location)
 
     async def _household_location(self, household_id: int) -> Location | None:
+        return await cached(self.session, ("home", household_id), lambda: self._load_household_location(household_id))
+
+    async def _load_household_location(self, household_id: int) -> Location | None:
         row = (await self.session.execute(
             select(Household.unit, Household.room, Building.id, Building.label, Compound.id, Compound.name,
                    Compound.community_id)
@@ -99,9 +103,9 @@ class Intake(DeskPolicy):
         merged = await self._merge_target(sender, request, location)
         if merged is not None:
             return await self._join(merged, sender, request)
-        chain = await assignment.load_chain(self.session, household_id=location.household_id,
-                                            building_id=location.building_id, compound_id=location.compound_id,
-                                            community_id=location.community_id)
+        chain = await assignment.load_chain_cached(
+            self.session, household_id=location.household_id, building_id=location.building_id,
+            compound_id=location.compound_id, community_id=location.community_id)
         choice = assignment.choose(chain, assignment.first_level(request.category,
                                                                  self.config.tickets.category_first_level))
         ticket = Ticket(
