@@ -126,7 +126,7 @@ class Intake(DeskPolicy):
         await self._announce(ticket, choice, OPEN, action="assigned", staff=chain.staff)
         if request.urgent:
             await self._fan_out_urgent(ticket, chain, choice)
-        handler = await self.handler_label(ticket)
+        handler = await self.handler_label(ticket, choice.person)
         key = "ticket.created_urgent" if request.urgent else "ticket.created"
         fields = {**self.ticket_fields(ticket), "handler": handler,
                   "bind_hint": self.texts("ticket.bind_hint") if sender.resident.household_id is None else ""}
