@@ -16,4 +16,5 @@ def build_dispatcher() -> Dispatcher:
                  conversation.near_miss, staff.router, staff.refusals, console.router, console.refusals,
                  volunteer.router, volunteer.refusals, resident.router, fallback.router],
         middlewares=[middlewares.identify, middlewares.read_text],
+        read_ahead=[middlewares.read_ahead],
     )

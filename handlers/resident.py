@@ -14,6 +14,7 @@ from bot.domain.stats import CHINA
 from bot.domain.tickets import Request, surname
 from handlers.common import desk, listing, reply, say
 from handlers.conversation import ask_clarify, ask_which, rate_unnumbered
+from handlers.middlewares import read_ahead_of
 from nlp import Analysis, Place
 from nlp.asks import split_asks
 
@@ -126,11 +127,12 @@ async def open_ticket(ctx: Context) -> str:
     return await open_request_text(ctx, ctx.text, analysis=ctx.analysis)
 
 
-def _request(text: str, a: Analysis, *, urgent: bool | None = None, place: Place | None = None) -> Request:
+def _request(text: str, a: Analysis, *, urgent: bool | None = None, place: Place | None = None,
+             tokens: dict[str, list[str]] | None = None) -> Request:
     p = place if place is not None and not a.place.text else a.place
     return Request(text=text, category=a.category, kind=a.kind, urgent=a.urgent if urgent is None else urgent,
                    confidence=a.confidence, matched=a.matched, location=p.text, building=p.building, unit=p.unit,
-                   room=p.room, place_name=p.name)
+                   room=p.room, place_name=p.name, tokens=(tokens or {}).get(text, ()))
 
 
 async def open_request_text(ctx: Context, text: str, *, analysis: Analysis | None = None,
@@ -143,14 +145,19 @@ async def open_request_text(ctx: Context, text: str, *, analysis: Analysis | Non
     d = desk(ctx)
     source = ctx.data.get("message_id")
     parts = split_asks(text)
-    asks = [(part, await analyser.analyse_async(part)) for part in parts] if len(parts) > 1 else []
+    ahead = read_ahead_of(ctx)
+    known = ahead.asks if ahead is not None else {}
+    tokens = ahead.tokens if ahead is not None else {}
+    asks = [(part, known.get(part) or await analyser.analyse_async(part)) for part in parts] \
+        if len(parts) > 1 else []
     urgent = whole.urgent or any(a.urgent for _, a in asks)
     categories = {a.category for _, a in asks if a.intent == "request"}
     distinct = len(asks) > 1 and len(categories) == len(asks) and "other" not in categories
     if not distinct:
-        return reply(ctx, await d.open_request(ctx.sender, _request(text, whole, urgent=urgent),
+        return reply(ctx, await d.open_request(ctx.sender, _request(text, whole, urgent=urgent, tokens=tokens),
                                                source_message_id=source))
-    outcomes = [await d.open_request(ctx.sender, _request(part, a, place=whole.place), source_message_id=source)
+    outcomes = [await d.open_request(ctx.sender, _request(part, a, place=whole.place, tokens=tokens),
+                                     source_message_id=source)
                 for part, a in asks]
     items = [say(ctx, "ticket.created_item", **o.fields) for o in outcomes]
     bind_hint = say(ctx, "ticket.bind_hint") if ctx.sender.resident.household_id is None else ""

@@ -17,10 +17,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.chat.context import Context
+from bot.chat.context import Context, Message
 
 HandlerFn = Callable[..., Awaitable[str | None]]  # (ctx, **data from the filters)
 Middleware = Callable[[Context, Callable[[Context], Awaitable[str | None]]], Awaitable[str | None]]
+# Work done on a message before its transaction opens (the webhook runs it outside the database
+# write lock); what it returns lands in Context.data for the middlewares and handlers.
+ReadAhead = Callable[[Any, Message], Awaitable[dict[str, Any]]]
 FilterResult = bool | dict[str, Any]
 
 
@@ -115,9 +118,19 @@ class Router:
 
 
 class Dispatcher:
-    def __init__(self, routers: Iterable[Router] = (), middlewares: Iterable[Middleware] = ()) -> None:
+    def __init__(self, routers: Iterable[Router] = (), middlewares: Iterable[Middleware] = (),
+                 read_ahead: Iterable[ReadAhead] = ()) -> None:
         self.routers: list[Router] = list(routers)
         self.middlewares: list[Middleware] = list(middlewares)
+        self.readers: list[ReadAhead] = list(read_ahead)
+
+    async def read_ahead(self, services: Any, message: Message) -> dict[str, Any]:
+        """What the readers work out from `message` alone (its classification),
+        before any transaction: the data to hand to `dispatch` in Context.data."""
+        data: dict[str, Any] = {}
+        for reader in self.readers:
+            data.update(await reader(services, message))
+        return data
 
     def include(self, router: Router) -> None:
         self.routers.append(router)

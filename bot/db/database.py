@@ -130,6 +130,8 @@ class Database:
     """
 
     def __init__(self, url: str, pool_size: int = 10) -> None:
+        import bot.domain.roster_cache  # noqa: F401  (its session events bump the roster counter on changes)
+
         self.url = url
         self.engine = create_engine(url, pool_size)
         self.sessions = session_factory(self.engine)

@@ -101,3 +101,23 @@ async def load_chain(session: AsyncSession, *, household_id: int | None, buildin
         staff=[p for p in people if p.staff_community_id is not None
                and (community_id is None or p.staff_community_id == community_id)],
     )
+
+
+async def load_chain_cached(session: AsyncSession, *, household_id: int | None, building_id: int | None,
+                            compound_id: int | None, community_id: int | None) -> Chain:
+    """load_chain from the process's memory while the roster is unchanged (bot.domain.roster_cache);
+    its people are detached copies, for reading only."""
+    from bot.domain.roster_cache import cached, snapshot
+
+    async def load() -> Chain:
+        chain = await load_chain(session, household_id=household_id, building_id=building_id,
+                                 compound_id=compound_id, community_id=community_id)
+        copies: dict[int, Person] = {}
+
+        def keep(p: Person | None) -> Person | None:
+            return snapshot(p, copies) if p is not None else None
+
+        return Chain(keep(chain.member), keep(chain.building_head), keep(chain.branch_secretary),
+                     [snapshot(p, copies) for p in chain.staff])
+
+    return await cached(session, ("chain", household_id, building_id, compound_id, community_id), load)

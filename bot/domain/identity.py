@@ -56,10 +56,20 @@ async def load_sender(session: AsyncSession, openid: str, now: datetime) -> Send
     else:
         resident, person = row
     assert resident is not None
-    resident.last_message_at = now
-    if person is not None:
+    if _moved(resident.last_message_at, now):
+        resident.last_message_at = now
+    if person is not None and _moved(person.last_message_at, now):
         person.last_message_at = now
     return Sender(openid, resident, person)
+
+
+LAST_MESSAGE_STEP = timedelta(minutes=1)
+
+
+def _moved(last: datetime | None, now: datetime) -> bool:
+    """last_message_at is written when it moved by more than a minute (the
+    48-hour customer-service window needs no finer time), not on every message."""
+    return last is None or abs(now - last) > LAST_MESSAGE_STEP
 
 
 def plain_phone(phone: str) -> str:

@@ -1,6 +1,7 @@
 """SQLAlchemy 2.0 typed models: one module per area, all on one metadata."""
 
 from bot.models.base import Base, utcnow
+from bot.models.cache import CacheEpoch
 from bot.models.console import ConsoleLink, ConsoleSession
 from bot.models.conversation import PendingQuestion
 from bot.models.delivery import ApiToken, OutboxMessage
@@ -12,6 +13,7 @@ __all__ = [
     "ApiToken",
     "Base",
     "Building",
+    "CacheEpoch",
     "CategoryCorrection",
     "Community",
     "Compound",

@@ -23,6 +23,9 @@ class Ticket(Base):
     urgent: Mapped[bool] = mapped_column(default=False)
     confidence: Mapped[float] = mapped_column(default=0.0)
     matched: Mapped[str] = mapped_column(Text, default="")
+    # the text's words (jieba tokens of two characters or more, space-separated), kept for the merge check
+    # so a new request in the building does not segment every open ticket again; NULL on older rows
+    merge_tokens: Mapped[str | None] = mapped_column(Text, nullable=True)
     location: Mapped[str] = mapped_column(String(200), default="")
     household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"))
     building_id: Mapped[int | None] = mapped_column(ForeignKey("buildings.id"), index=True)

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -111,9 +112,15 @@ class Webhook:
         request[MSG_TYPE] = message.msg_type
         request[OPENID] = message.openid
         now = self.services.now()
+        # classified before the transaction opens: never under SQLite's write lock
+        try:
+            ahead = await self.services.dispatcher.read_ahead(self.services, message)
+        except Exception:  # classified again inside, where a failure is stored for staff
+            log.exception("reading ahead failed")
+            ahead = {}
         try:
             reply, _first = await inbox.receive(
-                self.services.db, message, nonce, now, self._processor(message, now),
+                self.services.db, message, nonce, now, self._processor(message, now, ahead),
                 fallback=lambda: text_reply(message.openid, message.account,
                                             self.services.texts("error.holding"), int(now.timestamp())),
             )
@@ -125,10 +132,10 @@ class Webhook:
             reply = self.safe.encrypt(reply, nonce, timestamp)
         return web.Response(text=reply, content_type="application/xml")
 
-    def _processor(self, message: Message, now: datetime) -> inbox.Process:
+    def _processor(self, message: Message, now: datetime, ahead: dict[str, Any]) -> inbox.Process:
         async def process(session: AsyncSession, message_id: int) -> str:
             ctx = Context(message=message, session=session, config=self.services.config,
-                          services=self.services, now=now, data={"message_id": message_id})
+                          services=self.services, now=now, data={**ahead, "message_id": message_id})
             text = await self.services.dispatcher.dispatch(ctx)
             if text is None:
                 return "success"

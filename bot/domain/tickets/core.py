@@ -103,11 +103,13 @@ class DeskCore:
                 "urgent_mark": self.texts("ticket.urgent_mark") if ticket.urgent else "",
                 "state": self.texts(f"state.{ticket.state}")}
 
-    async def handler_label(self, ticket: Ticket) -> str:
-        """Who handles the ticket, as the resident reads it: role and surname."""
+    async def handler_label(self, ticket: Ticket, assignee: Person | None = None) -> str:
+        """Who handles the ticket, as the resident reads it: role and surname (`assignee`:
+        the person already at hand, when it is the ticket's assignee)."""
         if ticket.assignee_id is None:
             return self.texts("role.staff")
-        person = await self.session.get(Person, ticket.assignee_id)
+        person = assignee if assignee is not None and assignee.id == ticket.assignee_id \
+            else await self.session.get(Person, ticket.assignee_id)
         if person is None:
             return self.texts("role.staff")
         title = self.texts(LEVEL_TITLE_KEY.get(ticket.level, "role.member"))

@@ -4,6 +4,7 @@ open ticket (并单), who gets it, and media attached to it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -12,8 +13,9 @@ from bot.domain import assignment
 from bot.domain.assignment import Chain, Choice
 from bot.domain.identity import Sender, match_address
 from bot.domain.roster.values import format_address
+from bot.domain.roster_cache import cached
 from bot.domain.tickets.policy import DeskPolicy
-from bot.domain.tickets.states import ACTIVE, OPEN, Location, Outcome, Request, similarity
+from bot.domain.tickets.states import ACTIVE, OPEN, Location, Outcome, Request, merge_words, similarity
 from bot.models import (
     Building,
     Compound,
@@ -50,6 +52,9 @@ class Intake(DeskPolicy):
         return Location(label=request.location)
 
     async def _household_location(self, household_id: int) -> Location | None:
+        return await cached(self.session, ("home", household_id), lambda: self._load_household_location(household_id))
+
+    async def _load_household_location(self, household_id: int) -> Location | None:
         row = (await self.session.execute(
             select(Household.unit, Household.room, Building.id, Building.label, Compound.id, Compound.name,
                    Compound.community_id)
@@ -92,13 +97,15 @@ class Intake(DeskPolicy):
     async def open_request(self, sender: Sender, request: Request, *, source_message_id: int | None = None
                            ) -> Outcome:
         """A resident's request becomes a ticket (or joins a matching open one)."""
+        if not request.tokens:  # segmented once: for the merge check and kept with the ticket
+            request = replace(request, tokens=self.tokens(request.text))
         location = await self.locate(sender, request)
         merged = await self._merge_target(sender, request, location)
         if merged is not None:
             return await self._join(merged, sender, request)
-        chain = await assignment.load_chain(self.session, household_id=location.household_id,
-                                            building_id=location.building_id, compound_id=location.compound_id,
-                                            community_id=location.community_id)
+        chain = await assignment.load_chain_cached(
+            self.session, household_id=location.household_id, building_id=location.building_id,
+            compound_id=location.compound_id, community_id=location.community_id)
         choice = assignment.choose(chain, assignment.first_level(request.category,
                                                                  self.config.tickets.category_first_level))
         ticket = Ticket(
@@ -106,7 +113,7 @@ class Intake(DeskPolicy):
             urgent=request.urgent, confidence=request.confidence, matched=" ".join(request.matched),
             location=location.label, household_id=location.household_id, building_id=location.building_id,
             compound_id=location.compound_id, community_id=location.community_id, created_at=self.now,
-            source_message_id=source_message_id,
+            source_message_id=source_message_id, merge_tokens=merge_words(request.tokens),
         )
         self._place(ticket, choice)
         ticket.accept_due_at, ticket.resolve_due_at = self._due(request.category, request.urgent, self.now)
@@ -119,7 +126,7 @@ class Intake(DeskPolicy):
         await self._announce(ticket, choice, OPEN, action="assigned", staff=chain.staff)
         if request.urgent:
             await self._fan_out_urgent(ticket, chain, choice)
-        handler = await self.handler_label(ticket)
+        handler = await self.handler_label(ticket, choice.person)
         key = "ticket.created_urgent" if request.urgent else "ticket.created"
         fields = {**self.ticket_fields(ticket), "handler": handler,
                   "bind_hint": self.texts("ticket.bind_hint") if sender.resident.household_id is None else ""}
@@ -140,20 +147,21 @@ class Intake(DeskPolicy):
             return None
         if location.building_id is None and location.compound_id is None:
             return None
-        query = select(Ticket).where(
+        query = select(Ticket.id, Ticket.text, Ticket.matched, Ticket.merge_tokens).where(
             Ticket.category == request.category, Ticket.state.in_(ACTIVE),
             Ticket.created_at >= self.now - timedelta(hours=cfg.merge_window_h), Ticket.openid != sender.openid)
         query = query.where(Ticket.building_id == location.building_id) if location.building_id is not None \
             else query.where(Ticket.compound_id == location.compound_id)
         mine: Sequence[str] | None = None
-        best: tuple[float, Ticket] | None = None
-        for candidate in (await self.session.scalars(query.order_by(Ticket.id.desc()).limit(20))).all():
+        best: tuple[float, int] | None = None
+        for ticket_id, text, matched, words in (await self.session.execute(
+                query.order_by(Ticket.id.desc()).limit(20))).all():
             mine = mine if mine is not None else (request.tokens or self.tokens(request.text))
-            score = max(similarity(mine, self.tokens(candidate.text)),
-                        similarity(request.matched, candidate.matched.split()))
+            theirs = words.split() if words is not None else self.tokens(text)  # older rows: segment once more
+            score = max(similarity(mine, theirs), similarity(request.matched, matched.split()))
             if score >= cfg.merge_similarity and (best is None or score > best[0]):
-                best = (score, candidate)
-        return best[1] if best else None
+                best = (score, ticket_id)
+        return await self.session.get(Ticket, best[1]) if best else None
 
     async def _join(self, ticket: Ticket, sender: Sender, request: Request) -> Outcome:
         exists = await self.session.get(TicketFollower, (ticket.id, sender.openid))

@@ -60,6 +60,12 @@ def surname(name: str) -> str:
     return name[:2] if name[:2] in compound_surnames else name[:1]
 
 
+def merge_words(tokens: Sequence[str]) -> str:
+    """The words `similarity` looks at (two characters or more), once each, space-separated:
+    what a ticket keeps for the merge check."""
+    return " ".join(dict.fromkeys(t for t in tokens if len(t) > 1 and not any(c.isspace() for c in t)))
+
+
 def similarity(a: Sequence[str], b: Sequence[str]) -> float:
     """Jaccard overlap of two word lists (the jieba tokens, or the keywords the
     router matched); punctuation and one-character tokens are ignored."""

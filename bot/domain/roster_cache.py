@@ -1,0 +1,138 @@
+"""The roster in each process's memory: a place's assignment chain and a
+household's address, read again only when the roster changed.
+
+A change to people, households, buildings, compounds, communities or
+townships — by the ORM or by an UPDATE/INSERT/DELETE statement, in any
+process — bumps the `roster` counter in cache_epochs in the same
+transaction (session events below, so no code path can forget it). A
+request reads the counter once (one primary-key lookup) and drops what this
+process holds when it moved. A transaction that changes the roster itself
+reads the database, never the cache. Who last wrote (last_message_at) is no
+roster change.
+
+Cached people are detached copies, shared by concurrent requests and only
+read (their id, name, phone, openid, leave and staff fields).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, TypeVar
+
+from sqlalchemy import event, inspect, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached
+
+from bot.db.database import _insert_ignore_statement
+from bot.models import Building, CacheEpoch, Community, Compound, Household, Person, Township
+
+T = TypeVar("T")
+ROSTER = "roster"
+WATCHED: tuple[type, ...] = (Person, Household, Building, Compound, Community, Township)
+WATCHED_TABLES = frozenset(m.__table__.name for m in WATCHED)  # type: ignore[attr-defined]
+NOT_ROSTER = frozenset({"last_message_at"})
+_CHANGED = "roster_changed"
+_VERSION = "roster_version"
+
+
+class _Cache:
+    def __init__(self) -> None:
+        self.version: int | None = None
+        self.entries: dict[Hashable, Any] = {}
+
+
+_caches: weakref.WeakKeyDictionary[Engine, _Cache] = weakref.WeakKeyDictionary()
+
+
+def _cache_of(session: AsyncSession) -> _Cache:
+    bind = session.get_bind()
+    engine: Engine = bind.engine if not isinstance(bind, Engine) else bind
+    cache = _caches.get(engine)
+    if cache is None:
+        cache = _caches[engine] = _Cache()
+    return cache
+
+
+def _roster_object_changed(obj: object, dirty: bool) -> bool:
+    if not isinstance(obj, WATCHED):
+        return False
+    if not dirty:
+        return True
+    state = inspect(obj)
+    return any(attr.key not in NOT_ROSTER and attr.history.has_changes() for attr in state.attrs)
+
+
+def _touches_roster(session: Session) -> bool:
+    if session.info.get(_CHANGED):
+        return True
+    return any(_roster_object_changed(o, False) for o in (*session.new, *session.deleted)) or \
+        any(_roster_object_changed(o, True) for o in session.dirty)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _on_statement(state: ORMExecuteState) -> None:
+    if state.is_update or state.is_delete or state.is_insert:
+        table = getattr(state.statement, "table", None)
+        if getattr(table, "name", None) in WATCHED_TABLES:
+            state.session.info[_CHANGED] = True
+
+
+@event.listens_for(Session, "after_flush")
+def _on_flush(session: Session, _context: Any) -> None:
+    if not session.info.get(_CHANGED) and _touches_roster(session):
+        session.info[_CHANGED] = True
+
+
+@event.listens_for(Session, "before_commit")
+def _bump(session: Session) -> None:
+    if not _touches_roster(session):
+        return
+    dialect = session.get_bind().dialect.name
+    session.execute(_insert_ignore_statement(dialect, CacheEpoch.__table__, ("name",), None),
+                    {"name": ROSTER, "version": 0})
+    session.execute(update(CacheEpoch).where(CacheEpoch.name == ROSTER).values(version=CacheEpoch.version + 1))
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(_CHANGED, None)
+    session.info.pop(_VERSION, None)
+
+
+async def roster_version(session: AsyncSession) -> int:
+    """The roster counter, read once per transaction."""
+    version = session.info.get(_VERSION)
+    if version is None:
+        version = await session.scalar(select(CacheEpoch.version).where(CacheEpoch.name == ROSTER)) or 0
+        session.info[_VERSION] = version
+    return int(version)
+
+
+async def cached(session: AsyncSession, key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
+    """What `load` returns for `key`, from memory while the roster is unchanged."""
+    if _touches_roster(session.sync_session):
+        return await load()
+    cache = _cache_of(session)
+    version = await roster_version(session)
+    if cache.version != version:
+        cache.entries.clear()
+        cache.version = version
+    if key in cache.entries:
+        return cache.entries[key]
+    value = await load()
+    if cache.version == version:  # not stored if a newer version was seen meanwhile
+        cache.entries[key] = value
+    return value
+
+
+def snapshot(person: Person, copies: dict[int, Person]) -> Person:
+    """A detached copy of `person` (one per id in `copies`), safe to share between sessions."""
+    copy = copies.get(person.id)
+    if copy is None:
+        copy = Person(**{c.key: getattr(person, c.key) for c in Person.__table__.columns})
+        make_transient_to_detached(copy)
+        copies[person.id] = copy
+    return copy
