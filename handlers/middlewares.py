@@ -6,8 +6,18 @@ from collections.abc import Awaitable, Callable
 
 from bot.chat.context import Context
 from bot.domain.identity import VOLUNTEER, load_sender
+from bot.domain.security import messages_over_limit
 
 Next = Callable[[Context], Awaitable[str | None]]
+
+
+async def rate_limit(ctx: Context, nxt: Next) -> str | None:
+    """Too many messages from one sender in a minute get a polite reply (the message
+    stays stored). Events are not limited; WeChat's retries never get this far."""
+    if ctx.message.msg_type != "event" and await messages_over_limit(ctx.session, ctx.config, ctx.message.openid,
+                                                                      ctx.now):
+        return ctx.services.texts("security.too_many_messages")
+    return await nxt(ctx)
 
 
 async def identify(ctx: Context, nxt: Next) -> str | None:
