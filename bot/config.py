@@ -50,6 +50,10 @@ class WechatConfig:
     replay_window_s: int = 300
     max_body_bytes: int = 65536
     api_timeout_s: float = 5.0
+    require_aes: bool = False
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 10.0
+    max_connections: int = 1000
     templates: dict[str, str] = field(default_factory=dict)
 
 
@@ -123,6 +127,20 @@ class ConsoleConfig:
 
 
 @dataclass(frozen=True)
+class SecurityConfig:
+    """Limits against guessing and flooding (see [security] in config.example.toml)."""
+
+    invite_failures_per_openid: int = 5
+    invite_failures_overall: int = 50
+    invite_failure_window_min: float = 60.0
+    messages_per_minute: int = 20
+    tickets_per_hour: int = 10
+    failed_notice_max_attempts: int = 20
+    probe_interval_s: float = 30.0
+    probe_interval_max_s: float = 600.0
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -134,6 +152,7 @@ class Config:
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
     chat: ChatConfig = field(default_factory=ChatConfig)
     source: str = "<defaults>"
+    security: SecurityConfig = field(default_factory=SecurityConfig)
 
     @property
     def aes_mode(self) -> bool:
@@ -231,9 +250,16 @@ def parse(raw: dict[str, Any], source: str = "<dict>") -> Config:
         max_body_bytes=_take(w, "wechat", "max_body_bytes", int, 65536, lambda v: v >= 1024,
                              "a number of bytes >= 1024"),
         api_timeout_s=_take(w, "wechat", "api_timeout_s", float, 5.0, _positive, "a positive number of seconds"),
+        require_aes=_take(w, "wechat", "require_aes", bool, False, expected="true or false"),
+        header_timeout_s=_take(w, "wechat", "header_timeout_s", float, 10.0, _positive,
+                               "a positive number of seconds"),
+        body_timeout_s=_take(w, "wechat", "body_timeout_s", float, 10.0, _positive, "a positive number of seconds"),
+        max_connections=_take(w, "wechat", "max_connections", int, 1000, _positive, "a positive integer"),
         templates=dict(templates),
     )
     _no_extra(w, "wechat")
+    if wechat.require_aes and not aes_key:
+        raise ConfigError("wechat.require_aes", "false unless wechat.encoding_aes_key is set (safe mode)", True)
 
     c = _section(raw, "wecom")
     wecom = WecomConfig(
@@ -342,9 +368,26 @@ def parse(raw: dict[str, Any], source: str = "<dict>") -> Config:
     )
     _no_extra(h, "chat")
 
+    g = _section(raw, "security")
+    count = "a positive integer"
+    security = SecurityConfig(
+        invite_failures_per_openid=_take(g, "security", "invite_failures_per_openid", int, 5, _positive, count),
+        invite_failures_overall=_take(g, "security", "invite_failures_overall", int, 50, _positive, count),
+        invite_failure_window_min=_take(g, "security", "invite_failure_window_min", float, 60.0, _positive,
+                                        "a positive number of minutes"),
+        messages_per_minute=_take(g, "security", "messages_per_minute", int, 20, _positive, count),
+        tickets_per_hour=_take(g, "security", "tickets_per_hour", int, 10, _positive, count),
+        failed_notice_max_attempts=_take(g, "security", "failed_notice_max_attempts", int, 20, _positive, count),
+        probe_interval_s=_take(g, "security", "probe_interval_s", float, 30.0, _positive, "a positive number"),
+        probe_interval_max_s=_take(g, "security", "probe_interval_max_s", float, 600.0, _positive,
+                                   "a positive number"),
+    )
+    _no_extra(g, "security")
+
     if raw:
         raise ConfigError(sorted(raw)[0], "no such section (check config.example.toml)")
-    return Config(server, database, wechat, wecom, nlp, tickets, delivery, console=console, chat=chat, source=source)
+    return Config(server, database, wechat, wecom, nlp, tickets, delivery, console=console, chat=chat, source=source,
+                  security=security)
 
 
 def _env_overrides(raw: dict[str, Any]) -> None:

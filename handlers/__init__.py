@@ -15,6 +15,6 @@ def build_dispatcher() -> Dispatcher:
         routers=[events.router, media.router, conversation.pending, conversation.short_replies,
                  conversation.near_miss, staff.router, staff.refusals, console.router, console.refusals,
                  volunteer.router, volunteer.refusals, resident.router, fallback.router],
-        middlewares=[middlewares.identify, middlewares.read_text],
+        middlewares=[middlewares.rate_limit, middlewares.identify, middlewares.read_text],
         read_ahead=[middlewares.read_ahead],
     )

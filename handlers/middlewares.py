@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.chat.context import Context, Message
 from bot.domain.identity import VOLUNTEER, load_sender
+from bot.domain.security import messages_over_limit
 from nlp import Analysis, Command
 from nlp.asks import split_asks
 
@@ -49,6 +50,15 @@ async def read_ahead(services: Any, message: Message) -> dict[str, Any]:
 def read_ahead_of(ctx: Context) -> ReadAhead | None:
     ahead = ctx.data.get(READ_AHEAD)
     return ahead if isinstance(ahead, ReadAhead) and ahead.text == ctx.message.content.strip() else None
+
+
+async def rate_limit(ctx: Context, nxt: Next) -> str | None:
+    """Too many messages from one sender in a minute get a polite reply (the message
+    stays stored). Events are not limited; WeChat's retries never get this far."""
+    if ctx.message.msg_type != "event" and await messages_over_limit(ctx.session, ctx.config, ctx.message.openid,
+                                                                      ctx.now):
+        return ctx.services.texts("security.too_many_messages")
+    return await nxt(ctx)
 
 
 async def identify(ctx: Context, nxt: Next) -> str | None:

@@ -12,7 +12,7 @@ from bot.domain import identity
 from bot.domain.identity import STAFF, VOLUNTEER
 from bot.domain.stats import CHINA
 from bot.domain.tickets import Request, surname
-from handlers.common import desk, listing, reply, say
+from handlers.common import desk, reply, say
 from handlers.conversation import ask_clarify, ask_which, rate_unnumbered
 from handlers.middlewares import read_ahead_of
 from nlp import Analysis, Place
@@ -50,7 +50,8 @@ async def usage_help(ctx: Context) -> str:
 async def bind(ctx: Context) -> str:
     assert ctx.analysis is not None and ctx.sender is not None
     if ctx.analysis.invite_code:
-        outcome = await identity.redeem_invite(ctx.session, ctx.sender.openid, ctx.analysis.invite_code, ctx.now)
+        outcome = await identity.redeem_guarded(ctx.session, ctx.config, ctx.services.texts, ctx.sender.openid,
+                                                ctx.analysis.invite_code, ctx.now)
         if not outcome.ok or outcome.person is None:
             return say(ctx, outcome.reason)
         return say(ctx, "bind.invite_done", name=outcome.person.name)
@@ -68,7 +69,15 @@ async def bind(ctx: Context) -> str:
 async def list_my_tickets(ctx: Context) -> str:
     assert ctx.sender is not None
     d = desk(ctx)
-    return listing(ctx, d, await d.my_tickets(ctx.sender), "my_tickets")
+    tickets = await d.my_tickets(ctx.sender)
+    if not tickets:
+        return say(ctx, "my_tickets.empty")
+    lines = [say(ctx, "my_tickets.header")]
+    for ticket in tickets:
+        fields, as_follower = await d.resident_view(ctx.sender, ticket)
+        lines.append(say(ctx, "security.follower_item" if as_follower else "my_tickets.item", **fields))
+    lines.append(say(ctx, "my_tickets.footer"))
+    return "\n".join(lines)
 
 
 @router.handler(intent("status_query"))
@@ -81,6 +90,9 @@ async def status(ctx: Context) -> str:
     if not found.ok or found.ticket is None:
         return reply(ctx, found)
     ticket = found.ticket
+    fields, as_follower = await d.resident_view(ctx.sender, ticket)
+    if as_follower:
+        return say(ctx, "security.follower_detail", **fields)
     last = await d.last_event(ticket)
     last_text = ""
     if last is not None:

@@ -68,7 +68,9 @@ def test_invite_prints_the_code_on_its_last_line(workdir: Path) -> None:
     result = invoke("invite", "13800000004")
     assert result.exit_code == 0
     code = result.output.strip().splitlines()[-1]
-    assert code.isdigit() and len(code) == 6
+    from bot.domain.security import INVITE_ALPHABET
+
+    assert len(code) == 8 and set(code) <= set(INVITE_ALPHABET)
     assert f"绑定 邀请码 {code}" in result.output
     unknown = invoke("invite", "13000000000")
     assert unknown.exit_code != 0 and "no one" in unknown.output

@@ -348,9 +348,12 @@ async def test_two_requests_about_one_thing_in_one_building_merge(wechat: WeChat
     assert ticket_no(reply) == first and "合并" in reply
     async with db.reading() as s:
         assert len((await s.scalars(select(Ticket))).all()) == 1
-    # the follower hears of progress too
+    # the follower hears of progress too: the ticket's state, not the member's notes (issue 12)
     await wechat.send("o_member_wang", f"进展 {first} 电工明天来")
-    assert any("电工明天来" in m.text for m in await outbox(db, openid="o_neighbour_sun"))
+    to_follower = [m.text for m in await outbox(db, openid="o_neighbour_sun")]
+    assert any(f"#{first}" in t for t in to_follower)
+    assert not any("电工明天来" in t for t in to_follower)
+    assert any("电工明天来" in m.text for m in await outbox(db, openid=RESIDENT))
 
 
 __all__ = ["Roster"]

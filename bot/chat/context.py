@@ -3,6 +3,7 @@ middlewares add (who the sender is, what the router read)."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,17 @@ if TYPE_CHECKING:
     from bot.domain.identity import Sender
     from bot.services import Services
     from nlp import Analysis, Command
+
+
+# Limits checked before anything reaches the database (the columns' sizes, a
+# CreateTime a datetime can hold, a MsgId that fits 64 bits).
+MAX_OPENID = 64
+MAX_MSG_TYPE = 32
+MAX_EVENT = 64
+MAX_EVENT_KEY = 128
+MAX_CREATE_TIME = 4_102_444_800  # 2100-01-01
+MAX_MSG_ID = 2**64 - 1
+MAX_DEDUP_KEY = 200
 
 
 @dataclass
@@ -34,26 +46,44 @@ class Message:
     def dedup_key(self) -> str:
         if self.msg_id is not None:
             return f"m:{self.msg_id}"
-        return f"e:{self.openid}:{self.create_time}:{self.event}:{self.event_key}"
+        key = f"e:{self.openid}:{self.create_time}:{self.event}:{self.event_key}"
+        if len(key) > MAX_DEDUP_KEY:  # a long event key: keep the column's size, stay unique
+            key = "h:" + hashlib.sha256(key.encode()).hexdigest()
+        return key
 
     @classmethod
     def from_fields(cls, fields: dict[str, str]) -> Message:
-        """Raises ValueError when a required field is missing or wrong."""
+        """Raises ValueError when a required field is missing or wrong (a 400, never
+        something the database refuses later)."""
         msg_type = fields.get("MsgType", "").strip().lower()
         if not msg_type:
             raise ValueError("missing MsgType")
+        if len(msg_type) > MAX_MSG_TYPE:
+            raise ValueError("MsgType too long")
         openid = fields.get("FromUserName", "").strip()
         if not openid:
             raise ValueError("missing FromUserName")
+        if len(openid) > MAX_OPENID:
+            raise ValueError("FromUserName too long")
         try:
-            create_time = int(fields.get("CreateTime", "") or 0)
+            create_time = int(fields.get("CreateTime", "").strip() or 0)
         except ValueError:
             raise ValueError("CreateTime is not a number") from None
+        if not 0 <= create_time <= MAX_CREATE_TIME:
+            raise ValueError("CreateTime out of range")
         msg_id_raw = fields.get("MsgId", "").strip()
         try:
             msg_id = int(msg_id_raw) if msg_id_raw else None
         except ValueError:
             raise ValueError("MsgId is not a number") from None
+        if msg_id is not None and not 0 <= msg_id <= MAX_MSG_ID:
+            raise ValueError("MsgId out of range")
+        event = fields.get("Event", "").strip().lower()
+        if len(event) > MAX_EVENT:
+            raise ValueError("Event too long")
+        event_key = fields.get("EventKey", "").strip()
+        if len(event_key) > MAX_EVENT_KEY:
+            raise ValueError("EventKey too long")
         if msg_id is None and msg_type != "event":
             raise ValueError("missing MsgId")
         if msg_type == "voice":
@@ -69,8 +99,8 @@ class Message:
             create_time=create_time,
             msg_id=msg_id,
             content=content,
-            event=fields.get("Event", "").strip().lower(),
-            event_key=fields.get("EventKey", "").strip(),
+            event=event,
+            event_key=event_key,
             fields=fields,
         )
 

@@ -143,4 +143,6 @@ LazyGroup.lazy = {
     "demo": ("bot.cli.demo", "demo"),
     "chat": ("bot.cli.demo", "chat"),
     "console-link": ("bot.cli.console", "console-link"),
+    "audit": ("bot.cli.security", "audit"),
+    "deliveries": ("bot.cli.security", "deliveries"),
 }

@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 import aiohttp
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
 from bot.config import Config
-from bot.db import Database
+from bot.db import Database, affected
 from bot.delivery.channels import (
     REASON_RETRIES,
     ChannelChain,
@@ -43,7 +43,7 @@ from bot.delivery.channels import (
 from bot.delivery.outbox import enqueue
 from bot.delivery.token_store import SharedToken, TokenBackend, default_owner, make_backend
 from bot.delivery.wechat_api import WeChatApiError, WeChatClient, WeComClient, new_http_session
-from bot.models import OutboxMessage, Person, Ticket, utcnow
+from bot.models import DeliveryAttempt, OutboxMessage, Ticket, utcnow
 from bot.texts import Texts
 
 log = logging.getLogger("lianxin.delivery.worker")
@@ -56,6 +56,8 @@ MAX_CONCURRENCY = 32  # API calls in flight per worker (by default: the batch, u
 LANES = 2  # batches in flight at once in run()
 DB_WRITERS = 4  # retry/failure transactions at once per worker
 RECORD_TRIES = 4  # a success that cannot be recorded would be sent again: try hard
+SENDING = "sending"  # an attempt begun; a row left so was interrupted (the message may have gone out)
+MAX_REQUEUES = 3  # times the API probe queues one failed message again
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
 
@@ -66,12 +68,14 @@ class Claimed(Outgoing):
     ticket_id: int | None = None
     attempts: int = 0
     claimed_until: datetime = _NEVER
+    requeued: int = 0
 
     @classmethod
     def of(cls, row: OutboxMessage) -> Claimed:
         assert row.claimed_until is not None
         return cls(row.id, row.kind, row.text, dict(row.data or {}), row.person_id, row.openid,
-                   ticket_id=row.ticket_id, attempts=row.attempts, claimed_until=row.claimed_until)
+                   ticket_id=row.ticket_id, attempts=row.attempts, claimed_until=row.claimed_until,
+                   requeued=row.requeued or 0)
 
 
 class GroupCommit(Generic[T]):
@@ -138,6 +142,8 @@ class OutboxWorker:
         self.wechat_token: SharedToken | None = None
         self.wecom_token: SharedToken | None = None
         self._sent: GroupCommit[tuple[Claimed, str]] = GroupCommit(self._record_sent)
+        self._probe_at: datetime | None = None  # when the API may be probed next
+        self._probe_every = config.security.probe_interval_s
 
     # ---- set-up ----------------------------------------------------------
     def _ensure_clients(self) -> ChannelChain:
@@ -195,6 +201,8 @@ class OutboxWorker:
         while not stop.is_set():
             try:
                 handled = await self.run_once()
+                if index == 0:
+                    await self.probe_if_due()
             except Exception:
                 log.exception("outbox round failed")
                 handled = -1
@@ -252,7 +260,18 @@ class OutboxWorker:
                 select(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == self.name,
                                             OutboxMessage.claimed_until == until)
                 .order_by(OutboxMessage.id))).all()
+            if rows:  # every attempt is on record before it starts (an interrupted one stays "sending")
+                await session.execute(insert(DeliveryAttempt), [
+                    {"outbox_id": row.id, "at": now, "worker": self.name, "outcome": SENDING} for row in rows])
             return [Claimed.of(row) for row in rows]
+
+    async def _attempt_done(self, session: Any, ids: list[int], outcome: str, channel: str | None = None,
+                            error: str | None = None) -> None:
+        await session.execute(
+            update(DeliveryAttempt).where(DeliveryAttempt.outbox_id.in_(ids), DeliveryAttempt.worker == self.name,
+                                          DeliveryAttempt.outcome == SENDING)
+            .values(outcome=outcome, channel=channel, error=error)
+            .execution_options(synchronize_session=False))
 
     # ---- one message -----------------------------------------------------
     async def _deliver(self, chain: ChannelChain, msg: Claimed, to: Recipient | None) -> None:
@@ -307,6 +326,7 @@ class OutboxWorker:
                 if result.rowcount != len(ids):  # type: ignore[attr-defined]
                     log.error("outbox %s sent by %s, but %d of them were no longer pending", ids, self.name,
                               len(ids) - result.rowcount)  # type: ignore[attr-defined]
+                await self._attempt_done(session, ids, "sent", channel)
 
     def backoff(self, attempts: int) -> float:
         """Seconds before attempt number `attempts + 1`: base * 2^(attempts-1), capped, plus up to 10%."""
@@ -316,7 +336,9 @@ class OutboxWorker:
 
     async def _retry(self, msg: Claimed, to: Recipient | None, exc: WeChatApiError) -> None:
         attempts = msg.attempts + 1
-        if attempts >= self.config.delivery.max_attempts:
+        budget = (self.config.security.failed_notice_max_attempts if msg.kind == FAILED_KIND
+                  else self.config.delivery.max_attempts)  # staff's failure notices have a budget of their own
+        if attempts >= budget:
             await self._failed(msg, to, REASON_RETRIES, exc.short())
             return
         delay = self.config.delivery.backoff_max_s if exc.is_quota else self.backoff(attempts)
@@ -330,6 +352,7 @@ class OutboxWorker:
                 .values(attempts=attempts, next_attempt_at=self.now() + timedelta(seconds=delay),
                         last_error=exc.short(), claimed_by=None, claimed_until=None)
                 .execution_options(synchronize_session=False))
+            await self._attempt_done(session, [msg.id], "retry", error=exc.short())
 
     async def _failed(self, msg: Claimed, to: Recipient | None, reason: str, detail: str) -> None:
         now = self.now()
@@ -339,36 +362,108 @@ class OutboxWorker:
             result = await session.execute(
                 update(OutboxMessage).where(OutboxMessage.id == msg.id, OutboxMessage.status == "pending")
                 .values(status="failed", attempts=msg.attempts + 1, last_error=f"{reason}: {detail}"[:1000],
-                        claimed_by=None, claimed_until=None)
+                        fail_reason=reason, claimed_by=None, claimed_until=None)
                 .execution_options(synchronize_session=False))
-            if result.rowcount != 1 or msg.kind == FAILED_KIND:  # type: ignore[attr-defined]
-                return
+            await self._attempt_done(session, [msg.id], "failed", error=f"{reason}: {detail}"[:1000])
+            if affected(result) != 1 or msg.kind == FAILED_KIND or msg.requeued:
+                return  # staff were told the first time it failed
             await self._tell_staff(session, msg, to, reason, now)
 
     async def _tell_staff(self, session: Any, msg: Claimed, to: Recipient | None, reason: str,
                           now: datetime) -> None:
+        """A failed message is never lost quietly: its community's staff are told; a
+        message with no community goes to the dispatchers ([tickets]
+        unplaced_staff_phones), else to all staff on duty."""
+        from bot.domain.security import dispatchers_or_staff
+
         community_id = None
         if msg.ticket_id is not None:
             community_id = await session.scalar(select(Ticket.community_id).where(Ticket.id == msg.ticket_id))
-        if community_id is None:
-            log.error("outbox %s failed and has no community whose staff could be told", msg.id)
-            return
-        staff = (await session.execute(select(Person.id, Person.on_leave)
-                                       .where(Person.staff_community_id == community_id)
-                                       .order_by(Person.id))).all()
-        staff = [s for s in staff if s.id != msg.person_id]
-        on_duty = [s.id for s in staff if not s.on_leave] or [s.id for s in staff]
-        if not on_duty:
-            log.error("outbox %s failed and community %s has no staff to tell", msg.id, community_id)
+        exclude = [msg.person_id] if msg.person_id is not None else []
+        staff = await dispatchers_or_staff(session, self.config, community_id, exclude)
+        if not staff and community_id is not None:
+            staff = await dispatchers_or_staff(session, self.config, None, exclude)
+        if not staff:
+            log.error("outbox %s failed and there is no staff member to tell (see `deliveries --failed`)", msg.id)
             return
         excerpt = msg.text if len(msg.text) <= EXCERPT_CHARS else msg.text[:EXCERPT_CHARS] + "…"
         fields = {"recipient": (to.name if to and to.name else TEXTS("delivery.failed.resident")),
                   "reason": TEXTS(f"delivery.reasons.{reason}"), "excerpt": excerpt,
-                  "ticket_id": msg.ticket_id}
-        text = TEXTS("delivery.failed.with_ticket", **fields)
-        for person_id in on_duty:
-            enqueue(session, kind=FAILED_KIND, text=text, now=now, person_id=person_id,
+                  "ticket_id": msg.ticket_id, "outbox_id": msg.id}
+        text = TEXTS("delivery.failed.with_ticket" if msg.ticket_id is not None else "delivery.failed.no_ticket",
+                     **fields)
+        for person in staff:
+            enqueue(session, kind=FAILED_KIND, text=text, now=now, person_id=person.id,
                     ticket_id=msg.ticket_id, data={"failed_outbox_id": msg.id})
+
+    # ---- after an outage ------------------------------------------------
+    async def probe_if_due(self) -> str:
+        """When messages failed for want of retries (an outage longer than the retry
+        budget), send the oldest once more as a probe, with back-off between
+        probes; when it goes through, queue the others again. Answers what
+        happened: "none", "wait", "down" or "requeued"."""
+        now = self.now()
+        if self._probe_at is not None and now < self._probe_at:
+            return "wait"
+        s = self.config.security
+        async with self.db.reading() as session:
+            oldest = await session.scalar(
+                select(OutboxMessage.id).where(OutboxMessage.status == "failed",
+                                               OutboxMessage.fail_reason == REASON_RETRIES,
+                                               OutboxMessage.requeued < MAX_REQUEUES)
+                .order_by(OutboxMessage.id).limit(1))
+        if oldest is None:
+            self._probe_every = s.probe_interval_s
+            self._probe_at = now + timedelta(seconds=s.probe_interval_s)
+            return "none"
+        until = now + timedelta(seconds=self.config.delivery.claim_timeout_s)
+        async with self.db.transaction() as session:
+            taken = await session.execute(
+                update(OutboxMessage).where(OutboxMessage.id == oldest, OutboxMessage.status == "failed",
+                                            or_(OutboxMessage.claimed_until.is_(None),
+                                                OutboxMessage.claimed_until <= now))
+                .values(claimed_by=self.name, claimed_until=until).execution_options(synchronize_session=False))
+            if taken.rowcount != 1:  # type: ignore[attr-defined]
+                return "wait"  # another worker is probing
+            row = await session.get(OutboxMessage, oldest)
+            assert row is not None
+            msg = Claimed.of(row)
+            session.add(DeliveryAttempt(outbox_id=oldest, at=now, worker=self.name, outcome=SENDING))
+            recipients = await resolve(session, [msg])
+        try:
+            channel = await self._ensure_clients().send(msg, recipients.get(recipient_key(msg)))
+        except (Undeliverable, WeChatApiError) as exc:
+            self._probe_at = self.now() + timedelta(seconds=self._probe_every)
+            log.warning("API probe with outbox %s failed (%s); next probe in %.0fs", oldest, exc,
+                        self._probe_every)
+            self._probe_every = min(self._probe_every * 2, s.probe_interval_max_s)
+            async with self.db.transaction() as session:
+                await session.execute(update(OutboxMessage).where(OutboxMessage.id == oldest)
+                                      .values(claimed_by=None, claimed_until=None)
+                                      .execution_options(synchronize_session=False))
+                await self._attempt_done(session, [oldest], "probe_failed", error=str(exc)[:1000])
+            return "down"
+        async with self.db.transaction() as session:
+            await session.execute(
+                update(OutboxMessage).where(OutboxMessage.id == oldest)
+                .values(status="sent", channel=channel, sent_at=self.now(), claimed_by=None, claimed_until=None,
+                        fail_reason=None, requeued=OutboxMessage.requeued + 1)
+                .execution_options(synchronize_session=False))
+            await self._attempt_done(session, [oldest], "sent", channel)
+            again = await session.execute(
+                update(OutboxMessage).where(OutboxMessage.status == "failed",
+                                            OutboxMessage.fail_reason == REASON_RETRIES,
+                                            OutboxMessage.requeued < MAX_REQUEUES)
+                .values(status="pending", attempts=0, next_attempt_at=self.now(), fail_reason=None,
+                        claimed_by=None, claimed_until=None, requeued=OutboxMessage.requeued + 1)
+                .execution_options(synchronize_session=False))
+        self.counts["sent"] += 1
+        self.counts["requeued"] += again.rowcount  # type: ignore[attr-defined]
+        log.warning("the API answers again: outbox %s sent as a probe, %d failed message(s) queued again",
+                    oldest, again.rowcount)  # type: ignore[attr-defined]
+        self._probe_every = s.probe_interval_s
+        self._probe_at = self.now() + timedelta(seconds=s.probe_interval_s)
+        return "requeued"
 
 
 async def run_worker_task(services: _Services, stop: asyncio.Event) -> None:

@@ -4,7 +4,6 @@ address for residents, an invite code for people of the roster."""
 
 from __future__ import annotations
 
-import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,9 +11,23 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.config import Config
 from bot.db import affected, insert_ignore
+from bot.delivery.outbox import enqueue
 from bot.domain.roster.addresses import describe_household
+from bot.domain.security import (
+    GRANTED,
+    MOVED,
+    REVOKED,
+    invite_failed,
+    invite_guard,
+    new_invite_code,
+    normalise_code,
+    record_role,
+)
 from bot.models import Building, Compound, Household, Invite, Person, Resident
+from bot.texts import Texts
+from bot.texts import texts as default_texts
 
 INVITE_TTL = timedelta(hours=72)
 
@@ -83,12 +96,8 @@ async def person_by_phone(session: AsyncSession, phone: str) -> Person | None:
     return await session.scalar(select(Person).where(Person.phone == plain_phone(phone)))
 
 
-def new_invite_code() -> str:
-    return f"{secrets.randbelow(1_000_000):06d}"
-
-
 async def create_invite(session: AsyncSession, person: Person, now: datetime) -> Invite:
-    """A fresh single-use code for `person`, valid 72 h."""
+    """A fresh single-use code for `person`, valid 72 h (8 characters, no look-alikes)."""
     while True:
         code = new_invite_code()
         if await session.get(Invite, code) is None:
@@ -106,8 +115,12 @@ class InviteOutcome:
     person: Person | None = None
 
 
-async def redeem_invite(session: AsyncSession, openid: str, code: str, now: datetime) -> InviteOutcome:
-    """Make `openid` the person the invite was made for. Single use, 72 h."""
+async def redeem_invite(session: AsyncSession, openid: str, code: str, now: datetime,
+                        texts: Texts = default_texts) -> InviteOutcome:
+    """Make `openid` the person the invite was made for. Single use, 72 h.
+    Every change of role is audited; a role that moves from another WeChat
+    tells that WeChat; a person this WeChat held before is let go."""
+    code = normalise_code(code)
     invite = await session.get(Invite, code, with_for_update=True)
     if invite is None:
         return InviteOutcome(False, "bind.invite_unknown")
@@ -120,12 +133,40 @@ async def redeem_invite(session: AsyncSession, openid: str, code: str, now: date
     )
     if affected(claimed) != 1:
         return InviteOutcome(False, "bind.invite_used")
-    await session.execute(update(Person).where(Person.openid == openid).values(openid=None))
     person = await session.get(Person, invite.person_id)
     assert person is not None
+    held = (await session.scalars(select(Person).where(Person.openid == openid, Person.id != person.id))).all()
+    for other in held:
+        other.openid = None
+        record_role(session, REVOKED, other, now, openid=None, previous_openid=openid, via="invite",
+                    note=f"this WeChat redeemed the invite of person {person.id}")
+    await session.flush()
+    previous = person.openid
     person.openid = openid
     person.last_message_at = now
+    if previous is None:
+        record_role(session, GRANTED, person, now, openid=openid, via="invite")
+    elif previous != openid:
+        record_role(session, MOVED, person, now, openid=openid, previous_openid=previous, via="invite")
+        enqueue(session, kind="notice", text=texts("security.role_moved", name=person.name), now=now,
+                openid=previous)
     return InviteOutcome(True, person=person)
+
+
+async def redeem_guarded(session: AsyncSession, config: Config, texts: Texts, openid: str, code: str,
+                         now: datetime) -> InviteOutcome:
+    """A WeChat user's 绑定 邀请码: refused while they (or everyone) are locked out
+    after too many wrong codes; a wrong code is counted, and the one that locks
+    them out says so (and staff are told)."""
+    guard = await invite_guard(session, config, openid, now)
+    if guard.locked:
+        return InviteOutcome(False, "security.invite_locked")
+    outcome = await redeem_invite(session, openid, code, now, texts)
+    if outcome.ok:
+        return outcome
+    if await invite_failed(session, config, texts, openid, normalise_code(code), guard, now):
+        return InviteOutcome(False, "security.invite_locked")
+    return outcome
 
 
 @dataclass

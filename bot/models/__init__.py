@@ -7,6 +7,7 @@ from bot.models.conversation import PendingQuestion
 from bot.models.delivery import ApiToken, OutboxMessage
 from bot.models.inbox import InboundMessage, SeenNonce
 from bot.models.org import Building, Community, Compound, Household, Invite, Person, Resident, Township
+from bot.models.security import DeliveryAttempt, InviteFailure, RoleAudit
 from bot.models.tickets import CategoryCorrection, Ticket, TicketAttachment, TicketEvent, TicketFollower
 
 __all__ = [
@@ -19,13 +20,16 @@ __all__ = [
     "Compound",
     "ConsoleLink",
     "ConsoleSession",
+    "DeliveryAttempt",
     "Household",
     "InboundMessage",
     "Invite",
+    "InviteFailure",
     "OutboxMessage",
     "PendingQuestion",
     "Person",
     "Resident",
+    "RoleAudit",
     "SeenNonce",
     "Ticket",
     "TicketAttachment",

@@ -31,6 +31,8 @@ class OutboxMessage(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     channel: Mapped[str | None] = mapped_column(String(16))
     last_error: Mapped[str | None] = mapped_column(Text)
+    fail_reason: Mapped[str | None] = mapped_column(String(32))  # [delivery.reasons] key when failed
+    requeued: Mapped[int] = mapped_column(default=0)  # times the API probe queued it again
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
 

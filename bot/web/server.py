@@ -81,13 +81,9 @@ async def serve(config: Config, host: str | None = None, port: int | None = None
                 worker: bool = True, reuse_port: bool = False) -> None:
     db = await prepare_database(config, demo)
     services = services_mod.build(config, db)
-    app = create_app(services)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
     bind_host = host or config.server.host
     bind_port = port if port is not None else config.server.port
-    site = web.TCPSite(runner, bind_host, bind_port, reuse_port=reuse_port or None)
-    await site.start()
+    runner, _site = await start_site(create_app(services), config, bind_host, bind_port, reuse_port)
     print(f"Lianxin listening on http://{bind_host}:{bind_port}{config.wechat.path} "
           f"(database {redact(config.database.url)}, "
           f"{'AES safe mode' if config.aes_mode else 'plaintext mode'})", flush=True)
@@ -105,6 +101,57 @@ async def serve(config: Config, host: str | None = None, port: int | None = None
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await db.dispose()
+
+
+class _Refuse(asyncio.Protocol):
+    """A connection over the cap: a 503 and closed, without parsing anything."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        transport.close()
+
+
+class CappedSite(web.TCPSite):
+    """A TCP site that holds at most `max_connections` connections open; more are
+    answered 503 and closed at once."""
+
+    def __init__(self, runner: web.AppRunner, host: str, port: int, *, max_connections: int,
+                 reuse_port: bool | None = None) -> None:
+        super().__init__(runner, host, port, reuse_port=reuse_port)
+        self.max_connections = max_connections
+        self.refused = 0
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)
+        server = self._runner.server
+        assert server is not None
+
+        def protocol() -> asyncio.Protocol:
+            if len(server.connections) >= self.max_connections:
+                self.refused += 1
+                return _Refuse()
+            return server()
+
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(protocol, self._host, self._port, backlog=self._backlog,
+                                                reuse_address=self._reuse_address, reuse_port=self._reuse_port)
+        sockets = self._server.sockets
+        if sockets:
+            self._bound_port = sockets[0].getsockname()[1]
+
+
+async def start_site(app: web.Application, config: Config, host: str, port: int, reuse_port: bool = False
+                     ) -> tuple[web.AppRunner, CappedSite]:
+    """Run `app` on host:port with the transport limits of [wechat]: a connection
+    whose request headers are not complete in header_timeout_s is closed (the
+    same time bounds an idle keep-alive), and at most max_connections are open."""
+    w = config.wechat
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=w.header_timeout_s)
+    await runner.setup()
+    site = CappedSite(runner, host, port, max_connections=w.max_connections, reuse_port=reuse_port or None)
+    await site.start()
+    return runner, site
 
 
 def _loopback(host: str) -> str:

@@ -9,6 +9,7 @@ body over the limit.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -67,6 +68,12 @@ def _plain(status: int, text: str) -> web.Response:
     return web.Response(status=status, text=text, content_type="text/plain")
 
 
+def _closing(response: web.Response) -> web.Response:
+    """The connection closes after this answer: the unread body is not waited for."""
+    response.force_close()
+    return response
+
+
 class Webhook:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -74,6 +81,9 @@ class Webhook:
         self.token = cfg.token
         self.window = cfg.replay_window_s
         self.safe = SafeMode(cfg.token, cfg.encoding_aes_key, cfg.app_id) if cfg.encoding_aes_key else None
+        self.require_aes = cfg.require_aes and self.safe is not None
+        self.max_body = cfg.max_body_bytes
+        self.body_timeout = cfg.body_timeout_s
 
     def _verified(self, request: web.Request) -> tuple[str, str]:
         q = request.query
@@ -93,12 +103,19 @@ class Webhook:
         return _plain(200, q.get("echostr", ""))
 
     async def post(self, request: web.Request) -> web.Response:
+        if request.content_length is not None and request.content_length > self.max_body:
+            return _closing(_plain(413, "body too large"))  # before reading a byte of it
         try:
             timestamp, nonce = self._verified(request)
         except Forbidden as exc:
             return _plain(403, str(exc))
-        body = await request.read()  # the app's client_max_size answers 413 past the limit
         aes = request.query.get("encrypt_type", "raw").lower() == "aes"
+        if self.require_aes and not aes:
+            return _plain(403, "plaintext refused: wechat.require_aes is set")
+        try:  # the app's client_max_size answers 413 past the limit for a body without Content-Length
+            body = await asyncio.wait_for(request.read(), self.body_timeout)
+        except TimeoutError:
+            return _closing(_plain(408, "body not received in time"))
         try:
             if aes:
                 if self.safe is None:

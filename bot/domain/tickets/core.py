@@ -76,11 +76,18 @@ class DeskCore:
                 ticket_id=ticket.id if ticket else None)
 
     async def notify_residents(self, ticket: Ticket, kind: str, key: str, **fields: Any) -> None:
+        """The owner gets the full notice; merged followers only the ticket's state
+        (never the owner's words, household, room or the handler's notes)."""
         text = self.texts(key, **self.ticket_fields(ticket), **fields)
+        enqueue(self.session, kind=kind, text=text, now=self.now, openid=ticket.openid, ticket_id=ticket.id)
         followers = (await self.session.scalars(
             select(TicketFollower.openid).where(TicketFollower.ticket_id == ticket.id))).all()
-        for openid in dict.fromkeys([ticket.openid, *followers]):
-            enqueue(self.session, kind=kind, text=text, now=self.now, openid=openid, ticket_id=ticket.id)
+        if followers:
+            update_text = self.texts("security.follower_update", **self.ticket_fields(ticket))
+            for openid in dict.fromkeys(followers):
+                if openid != ticket.openid:
+                    enqueue(self.session, kind=kind, text=update_text, now=self.now, openid=openid,
+                            ticket_id=ticket.id)
 
     async def notify_staff(self, ticket: Ticket, kind: str, key: str, staff: Sequence[Person] | None = None,
                            **fields: Any) -> list[Person]:

@@ -14,6 +14,7 @@ from bot.domain.assignment import Chain, Choice
 from bot.domain.identity import Sender, match_address
 from bot.domain.roster.values import format_address
 from bot.domain.roster_cache import cached
+from bot.domain.security import tickets_in_last_hour
 from bot.domain.tickets.policy import DeskPolicy
 from bot.domain.tickets.states import ACTIVE, OPEN, Location, Outcome, Request, merge_words, similarity
 from bot.models import (
@@ -103,6 +104,9 @@ class Intake(DeskPolicy):
         merged = await self._merge_target(sender, request, location)
         if merged is not None:
             return await self._join(merged, sender, request)
+        recent = await tickets_in_last_hour(self.session, sender.openid, self.now)
+        if recent >= self.config.security.tickets_per_hour and not request.urgent:
+            return Outcome(False, "security.too_many_tickets", {"count": recent})
         chain = await assignment.load_chain_cached(
             self.session, household_id=location.household_id, building_id=location.building_id,
             compound_id=location.compound_id, community_id=location.community_id)

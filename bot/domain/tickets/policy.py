@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, or_, select
 
 from bot.domain.assignment import STAFF
@@ -14,6 +16,7 @@ from bot.models import (
     Person,
     Ticket,
     TicketEvent,
+    TicketFollower,
 )
 
 
@@ -27,8 +30,35 @@ class DeskPolicy(DeskCore):
     def _staff_of(self, person: Person, ticket: Ticket) -> bool:
         if is_wide_staff(person, self.config):
             return True
-        return person.staff_community_id is not None and (
-            ticket.community_id is None or ticket.community_id == person.staff_community_id)
+        if person.staff_community_id is None:
+            return False
+        if ticket.community_id is None:
+            return self.sees_unplaced(person)
+        return ticket.community_id == person.staff_community_id
+
+    def sees_unplaced(self, person: Person) -> bool:
+        """Tickets with no community are the dispatchers' ([tickets] unplaced_staff_phones)
+        when there are any, else every staff member's."""
+        dispatchers = self.config.tickets.unplaced_staff_phones
+        return person.staff_community_id is not None and (not dispatchers or person.phone in dispatchers)
+
+    # ---- owners and followers (并单) ------------------------------------
+    @staticmethod
+    def owns(openid: str, ticket: Ticket) -> bool:
+        """Only the resident who opened a ticket rates, reopens or cancels it."""
+        return ticket.openid == openid
+
+    async def follower(self, openid: str, ticket: Ticket) -> TicketFollower | None:
+        """The merged follower record of `openid` on `ticket`, if they are one."""
+        if ticket.openid == openid:
+            return None
+        return await self.session.get(TicketFollower, (ticket.id, openid))
+
+    def follower_fields(self, ticket: Ticket, follower: TicketFollower) -> dict[str, Any]:
+        """What a follower may read of a ticket: its number, category and state, and
+        their own words; never the owner's words, household or room."""
+        own = follower.text if len(follower.text) <= 40 else follower.text[:40] + "…"
+        return {**self.ticket_fields(ticket), "text": own, "place": ""}
 
     async def _urgent_notified(self, person: Person, ticket: Ticket) -> bool:
         if not ticket.urgent:

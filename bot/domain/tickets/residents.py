@@ -42,6 +42,14 @@ class ResidentDesk(Escalation):
             return Outcome(False, "ticket.none_waiting")
         return Outcome(True, "", self.ticket_fields(ticket), ticket)
 
+    async def resident_view(self, sender: Sender, ticket: Ticket) -> tuple[dict[str, object], bool]:
+        """The fields of `ticket` the sender may read, and whether they read it as a
+        merged follower (their own words and the state only)."""
+        follower = await self.follower(sender.openid, ticket)
+        if follower is None:
+            return self.ticket_fields(ticket), False
+        return self.follower_fields(ticket, follower), True
+
     async def last_event(self, ticket: Ticket) -> TicketEvent | None:
         return await self.session.scalar(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
                                          .order_by(TicketEvent.id.desc()).limit(1))
@@ -62,6 +70,11 @@ class ResidentDesk(Escalation):
         ticket = found.ticket
         if ticket.state not in ACTIVE:
             return Outcome(False, "urge.not_open", self.ticket_fields(ticket), ticket)
+        follower = await self.follower(sender.openid, ticket)
+        if follower is not None:  # one more report of the same matter, never an escalation
+            ticket.updated_at = self.now
+            self.record(ticket, "follower_urged", actor_openid=sender.openid)
+            return Outcome(True, "security.follower_urged", self.follower_fields(ticket, follower), ticket)
         cooldown = timedelta(minutes=self.config.tickets.urge_cooldown_min)
         last = await self.session.scalar(
             select(func.max(TicketEvent.at)).where(TicketEvent.ticket_id == ticket.id,
@@ -131,8 +144,8 @@ class ResidentDesk(Escalation):
         if not found.ok or found.ticket is None:
             return found
         ticket = found.ticket
-        if ticket.openid != sender.openid:
-            return Outcome(False, "ticket.not_yours", {"no": ticket.id})
+        if not self.owns(sender.openid, ticket):
+            return Outcome(False, "security.owner_only", {"no": ticket.id})
         before = ticket.state
         if not await self.transition(ticket, CANCELLED, ACTIVE, closed_at=self.now):
             return Outcome(False, "cancel.too_late", self.ticket_fields(ticket), ticket)
@@ -181,6 +194,8 @@ class ResidentDesk(Escalation):
             if not found.ok or found.ticket is None:
                 return found
             ticket = found.ticket
+            if not self.owns(sender.openid, ticket):
+                return Outcome(False, "security.owner_only", {"no": ticket.id})
         if ticket.state not in (RESOLVED, CLOSED):
             return Outcome(False, "rate.not_resolved", self.ticket_fields(ticket), ticket)
         if ticket.state == RESOLVED and (solved is False or (rating is not None and rating <= 2)):
@@ -198,6 +213,8 @@ class ResidentDesk(Escalation):
 
     async def reopen(self, ticket: Ticket, sender: Sender, rating: int | None, words: str) -> Outcome:
         """不满意 / 未解决: back to the same assignee with the resident's words."""
+        if not self.owns(sender.openid, ticket):
+            return Outcome(False, "security.owner_only", {"no": ticket.id})
         if not await self.transition(ticket, ASSIGNED if ticket.assignee_id else OPEN, (RESOLVED,),
                                       rating=rating, solved=False, resolved_at=None, reopens=Ticket.reopens + 1,
                                       accepted_at=None, reminded_at=None):

@@ -143,9 +143,10 @@ class StaffDesk(DeskPolicy):
 
     async def triage_queue(self, person: Person) -> list[Ticket]:
         query = select(Ticket).where(Ticket.state == OPEN)
-        if person.staff_community_id is not None:
+        if person.staff_community_id is not None and not is_wide_staff(person, self.config):
             query = query.where(or_(Ticket.community_id == person.staff_community_id,
-                                    Ticket.community_id.is_(None)))
+                                    Ticket.community_id.is_(None)) if self.sees_unplaced(person)
+                                else Ticket.community_id == person.staff_community_id)
         return list((await self.session.scalars(  # urgent first, then the most overdue
             query.order_by(Ticket.urgent.desc(), Ticket.accept_due_at, Ticket.id).limit(10))).all())
 
