@@ -143,4 +143,5 @@ LazyGroup.lazy = {
     "demo": ("bot.cli.demo", "demo"),
     "chat": ("bot.cli.demo", "chat"),
     "console-link": ("bot.cli.console", "console-link"),
+    "campaign-export": ("bot.cli.visits", "campaign-export"),
 }

@@ -7,11 +7,14 @@ from bot.models.delivery import ApiToken, OutboxMessage
 from bot.models.inbox import InboundMessage, SeenNonce
 from bot.models.org import Building, Community, Compound, Household, Invite, Person, Resident, Township
 from bot.models.tickets import CategoryCorrection, Ticket, TicketAttachment, TicketEvent, TicketFollower
+from bot.models.visits import Campaign, CareMark, Opinion, Visit
 
 __all__ = [
     "ApiToken",
     "Base",
     "Building",
+    "Campaign",
+    "CareMark",
     "CategoryCorrection",
     "Community",
     "Compound",
@@ -20,6 +23,7 @@ __all__ = [
     "Household",
     "InboundMessage",
     "Invite",
+    "Opinion",
     "OutboxMessage",
     "PendingQuestion",
     "Person",
@@ -30,5 +34,6 @@ __all__ = [
     "TicketEvent",
     "TicketFollower",
     "Township",
+    "Visit",
     "utcnow",
 ]
