@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,7 +31,9 @@ def is_open(campaign: Campaign, now: datetime) -> bool:
 
 
 def campaign_fields(texts: Texts, campaign: Campaign) -> dict[str, object]:
-    deadline = texts("campaign.deadline", day=local_day(campaign.deadline)) if campaign.deadline else ""
+    # the deadline is the first moment after the last day
+    last_day = local_day(campaign.deadline - timedelta(seconds=1)) if campaign.deadline else ""
+    deadline = texts("campaign.deadline", day=last_day) if campaign.deadline else ""
     choices = texts("campaign.choices", choices="/".join(campaign.choices)) if campaign.choices else ""
     return {"no": campaign.id, "title": campaign.title, "deadline": deadline, "choices": choices,
             "state": texts(f"campaign.state_{campaign.state}")}

@@ -37,6 +37,7 @@ async def set_care_mark(session: AsyncSession, household_id: int, mark: str, now
     if current is None:
         session.add(CareMark(household_id=household_id, mark=mark, since=now, due_at=None, level=MEMBER,
                              escalations=0))
+        await session.flush()
         return True
     if current.mark == mark:
         return False

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot.domain.roster.values import format_address
 from bot.domain.visits.scope import campaign_clause, households
@@ -119,11 +120,12 @@ class OpinionRow:
 
 async def opinion_rows(session: AsyncSession, campaign: Campaign) -> list[OpinionRow]:
     """Every opinion of the campaign in the order given."""
-    collector = select(Person.name).where(Person.id == Opinion.collector_id).scalar_subquery()
+    collector = aliased(Person)
     rows = (await session.execute(
-        households(Opinion, Household, Building.label, Compound.name, Person.name, collector)
+        households(Opinion, Household, Building.label, Compound.name, Person.name, collector.name)
         .join(Opinion, Opinion.household_id == Household.id)
         .outerjoin(Person, Household.member_id == Person.id)
+        .outerjoin(collector, Opinion.collector_id == collector.id)
         .where(Opinion.campaign_id == campaign.id).order_by(Opinion.id))).all()
     return [OpinionRow(o.id, o.created_at, format_address(compound, label, h.unit, h.room), h.head_name,
                        member or "", by or "", o.collector_id is None, o.choice or "", o.text)
