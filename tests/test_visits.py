@@ -236,3 +236,77 @@ async def test_every_opinion_exports_to_excel(wechat: WeChat, db: Database, tmp_
         ("幸福小区3栋2单元502", "王建国走访", "不同意", "户主不太同意，怕出入不方便")]
     missing = [r[0] for r in book["未覆盖住户"].iter_rows(min_row=3, values_only=True)]
     assert missing == ["幸福小区3栋2单元601", "幸福小区5栋1单元101"]
+
+
+async def test_the_roster_marks_care_households(db: Database, tmp_path: Path) -> None:
+    import csv
+
+    from bot.domain.roster.importer import import_rosters
+
+    header = ["社区", "小区", "楼栋", "单元", "房号", "户主", "关爱对象"]
+    rows = [["北团社区", "幸福小区", "3栋", "2", "501", "周大爷", "独居"],
+            ["北团社区", "幸福小区", "3栋", "2", "502", "孙阿姨", "空巢 残疾"],
+            ["北团社区", "幸福小区", "3栋", "2", "601", "郑先生", ""],
+            ["北团社区", "幸福小区", "3栋", "2", "602", "王大妈", "有钱人"]]
+
+    def sheet(name: str, body: list[list[str]]) -> Path:
+        path = tmp_path / name
+        with path.open("w", encoding="utf-8", newline="") as f:
+            csv.writer(f).writerows([["乡镇", *header], *(["莲峰镇", *r] for r in body)])
+        return path
+
+    report = await import_rosters(db, [sheet("a.csv", rows)])
+    assert report.rejected == 1 and "关爱对象“有钱人”无法识别" in report.rejections[0].reason
+    async with db.reading() as s:
+        marks = dict((await s.execute(select(Household.room, CareMark.mark)
+                                      .join(CareMark, CareMark.household_id == Household.id))).all())
+    assert marks == {"501": "独居", "502": "空巢、残疾"}
+    # a re-import with the column empty unmarks; without the column nothing changes
+    rows[0][6] = ""
+    again = await import_rosters(db, [sheet("b.csv", rows[:3])])
+    assert again.changed == 1 and await count(db, CareMark) == 1
+    no_column = [r[:6] for r in rows[:3]]
+    path = tmp_path / "c.csv"
+    with path.open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows([["乡镇", *header[:6]], *(["莲峰镇", *r] for r in no_column)])
+    third = await import_rosters(db, [path])
+    assert third.changed == 0 and await count(db, CareMark) == 1
+
+
+def test_stances_are_read_minding_negation() -> None:
+    from bot.domain.visits.words import calls_for_help, read_choice, split_deadline
+
+    assert read_choice("户主同意封闭管理，希望多留停车位") == "同意"
+    assert read_choice("不同意封闭") == "不同意"
+    assert read_choice("户主不太同意，怕出入不方便") == "不同意"
+    assert read_choice("我们不反对") == "同意"
+    assert read_choice("同意封闭，反对收费") is None  # both: not counted either way
+    assert read_choice("希望多留停车位") is None
+    assert read_choice("选方案二", ["方案一", "方案二"]) == "方案二"
+    assert read_choice("我不同意", ["同意", "不同意"]) == "不同意"
+    assert calls_for_help("老人摔了，腿疼") == "摔了" and calls_for_help("一切都好") is None
+    now = datetime(2026, 12, 25, 2, 0, tzinfo=UTC)
+    title, deadline = split_deadline("小区封闭式管理意见 截止12月20日", now)
+    assert title == "小区封闭式管理意见" and deadline is not None and deadline.year == 2027  # passed: next year
+    assert split_deadline("老旧小区改造意见", now) == ("老旧小区改造意见", None)
+
+
+def test_the_demo_has_a_campaign_to_export(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+    from openpyxl import load_workbook
+
+    from bot.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LIANXIN_DATABASE_URL", raising=False)
+    (tmp_path / "config.toml").write_text('[database]\nurl = "sqlite+aiosqlite:///v.db"\n', encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(main, ["demo"], catch_exceptions=False).exit_code == 0
+    assert runner.invoke(main, ["demo"], catch_exceptions=False).exit_code == 0  # twice: still one campaign
+    chat = runner.invoke(main, ["chat", "--as", "15800000002"], input="征集结果 1\n", catch_exceptions=False)
+    assert "小区封闭式管理意见" in chat.output and "同意 1，不同意 1" in chat.output
+    result = runner.invoke(main, ["campaign-export", "1", "--xlsx", "opinions.xlsx"], catch_exceptions=False)
+    assert result.exit_code == 0 and "wrote 2 opinions" in result.output
+    rows = list(load_workbook(tmp_path / "opinions.xlsx")["意见"].iter_rows(min_row=3, values_only=True))
+    assert [r[5] for r in rows] == ["赵玉兰走访", "王志强走访"]
+    assert runner.invoke(main, ["campaign-export", "9", "--xlsx", "x.xlsx"]).exit_code == 1
