@@ -73,13 +73,15 @@ class Due:
 
 
 async def due_visits(session: AsyncSession, config: VisitsConfig, now: datetime, *, person: Person | None = None,
-                     soon_days: int = 2, limit: int = 200) -> list[Due]:
+                     community_id: int | None = None, soon_days: int = 2, limit: int = 200) -> list[Due]:
     """关爱对象 households whose visit is due within `soon_days` or overdue,
-    most overdue first; only those `person` may visit, when given."""
+    most overdue first; only those `person` may visit, or of one community, when given."""
     query = (households(CareMark, Household, Building.label, Compound.name)
              .join(CareMark, CareMark.household_id == Household.id))
     if person is not None:
         query = query.where(person_clause(person))
+    if community_id is not None:
+        query = query.where(Compound.community_id == community_id)
     horizon = now + timedelta(days=soon_days)
     query = query.where(or_(CareMark.due_at.is_(None), CareMark.due_at <= horizon))
     out: list[Due] = []
