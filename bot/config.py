@@ -141,6 +141,22 @@ class SecurityConfig:
 
 
 @dataclass(frozen=True)
+class VisitsConfig:
+    """Care rounds (关爱走访): days between visits per 关爱对象 mark, the
+    interval of marks not listed, and the grace days after which an overdue
+    visit climbs one level (and again every grace period)."""
+
+    intervals: dict[str, int] = field(default_factory=lambda: {"空巢": 14, "独居": 7, "残疾": 14, "困难": 30})
+    default_days: int = 30
+    grace_days: int = 3
+
+    def interval_days(self, mark: str) -> int:
+        """The visit interval of a mark ("独居、残疾": the shortest of its parts)."""
+        parts = [p for p in mark.split("、") if p]
+        return min((self.intervals.get(p, self.default_days) for p in parts), default=self.default_days)
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -151,6 +167,7 @@ class Config:
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
     chat: ChatConfig = field(default_factory=ChatConfig)
+    visits: VisitsConfig = field(default_factory=VisitsConfig)
     source: str = "<defaults>"
     security: SecurityConfig = field(default_factory=SecurityConfig)
 
@@ -384,10 +401,27 @@ def parse(raw: dict[str, Any], source: str = "<dict>") -> Config:
     )
     _no_extra(g, "security")
 
+    visits = _visits(_section(raw, "visits"))
+
     if raw:
         raise ConfigError(sorted(raw)[0], "no such section (check config.example.toml)")
     return Config(server, database, wechat, wecom, nlp, tickets, delivery, console=console, chat=chat, source=source,
-                  security=security)
+                  security=security, visits=visits)
+
+
+def _visits(v: dict[str, Any]) -> VisitsConfig:
+    intervals = _take(v, "visits", "intervals", dict, dict(VisitsConfig().intervals),
+                      expected="a table of 关爱对象 mark = days between visits")
+    for mark, days in intervals.items():
+        if isinstance(days, bool) or not isinstance(days, int) or days <= 0:
+            raise ConfigError(f"visits.intervals.{mark}", "a positive number of days", days)
+    visits = VisitsConfig(
+        intervals=dict(intervals),
+        default_days=_take(v, "visits", "default_days", int, 30, _positive, "a positive number of days"),
+        grace_days=_take(v, "visits", "grace_days", int, 3, _positive, "a positive number of days"),
+    )
+    _no_extra(v, "visits")
+    return visits
 
 
 def _env_overrides(raw: dict[str, Any]) -> None:

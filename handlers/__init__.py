@@ -9,12 +9,12 @@ from bot.chat.dispatcher import Dispatcher
 
 
 def build_dispatcher() -> Dispatcher:
-    from handlers import console, conversation, events, fallback, media, middlewares, resident, staff, volunteer
+    from handlers import console, conversation, events, fallback, media, middlewares, resident, staff, visits, volunteer
 
     return Dispatcher(
         routers=[events.router, media.router, conversation.pending, conversation.short_replies,
                  conversation.near_miss, staff.router, staff.refusals, console.router, console.refusals,
-                 volunteer.router, volunteer.refusals, resident.router, fallback.router],
+                 volunteer.router, volunteer.refusals, visits.router, resident.router, fallback.router],
         middlewares=[middlewares.rate_limit, middlewares.identify, middlewares.read_text],
         read_ahead=[middlewares.read_ahead],
     )

@@ -305,7 +305,8 @@ class IntentDetector:
         t = self._command_ticket.match(norm, pos)
         if t is not None and int(t.group(1)) > 0:
             ticket, pos = int(t.group(1)), t.end()
-        elif pos < len(norm) and norm[pos].isalnum() and (not _cjk(norm[pos]) or name not in _RUN_ON):
+        elif pos < len(norm) and norm[pos].isalnum() and (not _cjk(norm[pos]) or name not in _RUN_ON) \
+                and not (norm[pos].isdigit() and name in _PLACE_RUN_ON):
             return None  # "统计2023", "分类垃圾", "关闭了吗": a word that begins like a command
         arg = original[pos:].strip(" \t\r\n:：,，、。.")
         arg_norm = normalise(arg).strip()
@@ -328,7 +329,9 @@ class IntentDetector:
 
 
 # commands whose note may follow the word without a space or a ticket number: "请假三天"
-_RUN_ON = frozenset({"leave"})
+_RUN_ON = frozenset({"leave", "campaign_open"})
+# commands whose argument may follow the word directly when it opens with a place: "走访3栋2单元502 …"
+_PLACE_RUN_ON = frozenset({"visit"})
 
 
 def _cjk(ch: str) -> bool:

@@ -21,7 +21,8 @@ class Command:
     """A volunteer's or staff member's command."""
 
     name: str  # accept, progress, resolve, hand_back, todo, leave, back, close, reassign,
-    #            recategorise, triage_queue, stats
+    #            recategorise, triage_queue, stats; campaign_open, campaign_result, campaign_close,
+    #            opinion, visit, visit_status (door to door)
     ticket: int | None = None
     arg: str = ""  # note / person name / category code (停车 -> parking)
 

@@ -25,7 +25,9 @@ OTHER = "other"
 KINDS = ("complaint", "help", "suggestion", "inquiry", "praise")
 INTENTS = ("greeting", "thanks", "usage_help", "bind_address", "status_query", "rate", "urge", "cancel")
 COMMANDS = ("accept", "progress", "resolve", "hand_back", "todo", "leave", "back", "close", "reassign",
-            "recategorise", "triage_queue", "stats", "console_login")
+            "recategorise", "triage_queue", "stats", "console_login",
+            # door to door (联户走访)
+            "campaign_open", "campaign_result", "campaign_close", "opinion", "visit", "visit_status")
 
 
 class RulesError(ValueError):

@@ -196,3 +196,11 @@ def mode(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def wechat(client) -> WeChat:  # type: ignore[no-untyped-def]
     return WeChat(client, "aes")
+
+
+@pytest.fixture
+async def roster_ready(db: Database):  # type: ignore[no-untyped-def]
+    """The small roster of tests/roster.py, loaded."""
+    from tests.roster import make_roster
+
+    return await make_roster(db)

@@ -62,7 +62,8 @@ async def test_overdue_reminds_then_climbs_all_four_levels(wechat: WeChat, db: D
     assert len(reminders) == 1 and f"接单 {no}" in reminders[0].text
     # a second tick soon after does not remind again
     clock.advance(minutes=5)
-    assert await run_tick(db, clock) == {"reminded": 0, "escalated": 0, "staff_reminded": 0, "auto_closed": 0}
+    assert await run_tick(db, clock) == {"reminded": 0, "escalated": 0, "staff_reminded": 0, "auto_closed": 0,
+                                          "care_reminded": 0, "care_escalated": 0, "campaigns_closed": 0}
     # one accept period (4 working hours) after the reminder: 吹哨 to the building head
     clock.advance(hours=4)
     assert (await run_tick(db, clock))["escalated"] == 1

@@ -145,4 +145,5 @@ LazyGroup.lazy = {
     "console-link": ("bot.cli.console", "console-link"),
     "audit": ("bot.cli.security", "audit"),
     "deliveries": ("bot.cli.security", "deliveries"),
+    "campaign-export": ("bot.cli.visits", "campaign-export"),
 }

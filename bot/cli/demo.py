@@ -39,7 +39,10 @@ def demo(state: CliState) -> None:
     click.echo(f"\nTry it:\n  python -m bot chat --as {DEMO_RESIDENT}    (a resident of 幸福小区3栋1单元501)\n"
                f"      then type: {DEMO_TEXT}\n"
                "  python -m bot chat --as 13800000004   (赵玉兰, the linked party member): 待办, 接单, 办结 …\n"
-               "  python -m bot chat --as 15800000002   (马晓丽, community staff): 待分派, 统计, 关闭 …\n"
+               "      and: 意见 1 同意封闭管理，希望多留停车位   (an opinion on campaign 征集#1)\n"
+               "  python -m bot chat --as 13800000004   (赵玉兰): 走访 3栋1单元601 老人身体挺好, 走访情况\n"
+               "  python -m bot chat --as 15800000002   (马晓丽, community staff): 待分派, 统计, 关闭 …,\n"
+               "      征集结果 1, 征集结束 1 总结内容;  python -m bot campaign-export 1 --xlsx opinions.xlsx\n"
                "  python -m bot tickets")
 
 

@@ -7,7 +7,10 @@ Each tick, in one transaction:
   one level of the chain;
 - a ticket waiting in the triage queue past its deadline reminds staff, once
   per grace period;
-- a resolved ticket nobody rated within N days is closed as 未评价.
+- a resolved ticket nobody rated within N days is closed as 未评价;
+- door to door: a 关爱对象 household due a visit reminds its member, an
+  overdue one climbs (bot.domain.visits.care); a campaign past its deadline
+  closes and its creator is told.
 On PostgreSQL the tickets are locked with SKIP LOCKED, so several processes
 can run the clock without reminding twice.
 """
@@ -87,6 +90,24 @@ async def tick(db: Database, config: Config, texts: Texts, now: datetime, catego
                             note=texts("followup.unrated") if ticket.rating is None else "")
                 await desk.notify_residents(ticket, "closed", "notify.followup_closed")
                 done["auto_closed"] += 1
+        done.update(await door_to_door(session, config, texts, now, lock=db.dialect == "postgresql"))
+    return done
+
+
+async def door_to_door(session: Any, config: Config, texts: Texts, now: datetime, *, lock: bool) -> dict[str, int]:
+    """Care rounds due and overdue (关爱走访), and campaigns past their deadline."""
+    from bot.delivery.outbox import enqueue
+    from bot.domain.visits import campaigns, care, results
+
+    done = await care.tick(session, config.visits, texts, now, lock=lock)
+    closed = await campaigns.close_due(session, now, lock=lock)
+    for campaign in closed:
+        if campaign.created_by is not None:
+            found = await results.scope_households(session, campaign)
+            enqueue(session, kind=campaigns.KIND, now=now, person_id=campaign.created_by,
+                    text=texts("campaign.deadline_closed", **campaigns.campaign_fields(texts, campaign),
+                               reached=sum(1 for h in found if h.reached), total=len(found)))
+    done["campaigns_closed"] = len(closed)
     return done
 
 

@@ -9,12 +9,15 @@ from bot.models.inbox import InboundMessage, SeenNonce
 from bot.models.org import Building, Community, Compound, Household, Invite, Person, Resident, Township
 from bot.models.security import DeliveryAttempt, InviteFailure, RoleAudit
 from bot.models.tickets import CategoryCorrection, Ticket, TicketAttachment, TicketEvent, TicketFollower
+from bot.models.visits import Campaign, CareMark, Opinion, Visit
 
 __all__ = [
     "ApiToken",
     "Base",
     "Building",
     "CacheEpoch",
+    "Campaign",
+    "CareMark",
     "CategoryCorrection",
     "Community",
     "Compound",
@@ -25,6 +28,7 @@ __all__ = [
     "InboundMessage",
     "Invite",
     "InviteFailure",
+    "Opinion",
     "OutboxMessage",
     "PendingQuestion",
     "Person",
@@ -36,5 +40,6 @@ __all__ = [
     "TicketEvent",
     "TicketFollower",
     "Township",
+    "Visit",
     "utcnow",
 ]

@@ -17,7 +17,8 @@ from bot.domain.roster.columns import _PHONE_CHUNK, KINDS, _msg
 from bot.domain.roster.report import ImportReport
 from bot.domain.roster.sheets import HouseholdRow, ParsedSheet, PersonRef, Rejection, StaffRow, load_sheets
 from bot.domain.roster.values import format_address
-from bot.models import Building, Community, Compound, Household, Person, Township
+from bot.domain.visits.care import set_care_mark
+from bot.models import Building, Community, Compound, Household, Person, Township, utcnow
 
 # --- writing to the database --------------------------------------------------------------------------------
 
@@ -293,9 +294,14 @@ class _Importer:
                                   head_name=row.head_name or "", member_id=member_id)
             self.session.add(household)
             self.households[(building.id, row.unit, row.room)] = household
+            if row.care:
+                await self.session.flush()
+                await set_care_mark(self.session, household.id, row.care, utcnow())
             self._mark("household", hkey, "added")
             return "added"
         changed = False
+        if row.care is not None:
+            changed |= await set_care_mark(self.session, household.id, row.care, utcnow())
         if row.head_name is not None:
             changed |= self._set(household, "head_name", row.head_name)
         if row.has_member_column:

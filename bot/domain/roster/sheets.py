@@ -131,6 +131,7 @@ class HouseholdRow:
     has_member_column: bool
     building_head: PersonRef | None  # None: not stated in this row
     secretary: PersonRef | None
+    care: str | None = None  # 关爱对象 marks joined by 、; None: the sheet has no such column, "": not marked
 
 
 @dataclass
@@ -262,6 +263,7 @@ def _household_row(number: int, sheet: str, cells: dict[str, str], columns: dict
     if head_name is not None and len(head_name) > LIMITS["name"]:
         problems.append(_msg("reasons", "too_long", column=_label("head_name"), value=head_name,
                              limit=LIMITS["name"]))
+    care = parse_care(cells.get("care", ""), problems) if "care" in columns else None
     member = _person(cells, "member_name", "member_phone", problems)
     building_head = _person(cells, "building_head_name", "building_head_phone", problems)
     secretary = _person(cells, "secretary_name", "secretary_phone", problems)
@@ -271,8 +273,25 @@ def _household_row(number: int, sheet: str, cells: dict[str, str], columns: dict
         row=number, sheet=sheet, township=township, community=community, compound=compound,
         building=building[0], building_number=building[1], unit=unit, room=room, head_name=head_name,
         member=member, has_member_column="member_name" in columns or "member_phone" in columns,
-        building_head=building_head, secretary=secretary,
+        building_head=building_head, secretary=secretary, care=care,
     )
+
+
+def parse_care(value: str, problems: list[str]) -> str:
+    """The 关爱对象 marks of a cell ("独居、残疾", "独居 残疾", "独居老人" → "独居、残疾" / "独居"), "" when empty."""
+    text = normalize_text(value)
+    if not text or text in ("无", "否", "-", "/"):
+        return ""
+    known: list[str] = list(_DATA["care"]["marks"])
+    found: list[str] = []
+    for part in re.split(r"[、,，;；/\s]+", text):
+        mark = next((m for m in known if m in part), None) if part else None
+        if part and mark is None:
+            problems.append(_msg("reasons", "bad_care", value=text, marks="、".join(known)))
+            return ""
+        if mark is not None and mark not in found:
+            found.append(mark)
+    return "、".join(m for m in known if m in found)
 
 
 def _staff_row(number: int, sheet: str, cells: dict[str, str], columns: dict[str, int],

@@ -95,12 +95,13 @@ class Intake(DeskPolicy):
             return Location(home.household_id, building_id, compound_id, community_id, label)
         return Location(None, building_id, compound_id, community_id, label)
 
-    async def open_request(self, sender: Sender, request: Request, *, source_message_id: int | None = None
-                           ) -> Outcome:
-        """A resident's request becomes a ticket (or joins a matching open one)."""
+    async def open_request(self, sender: Sender, request: Request, *, source_message_id: int | None = None,
+                           location: Location | None = None) -> Outcome:
+        """A resident's request becomes a ticket (or joins a matching open one).
+        `location` overrides where the request is (a member reporting for a household they visited)."""
         if not request.tokens:  # segmented once: for the merge check and kept with the ticket
             request = replace(request, tokens=self.tokens(request.text))
-        location = await self.locate(sender, request)
+        location = location or await self.locate(sender, request)
         merged = await self._merge_target(sender, request, location)
         if merged is not None:
             return await self._join(merged, sender, request)
