@@ -328,7 +328,7 @@ class IntentDetector:
 
 
 # commands whose note may follow the word without a space or a ticket number: "请假三天"
-_RUN_ON = frozenset({"leave"})
+_RUN_ON = frozenset({"leave", "stats"})  # "统计本月"
 
 
 def _cjk(ch: str) -> bool:
