@@ -192,6 +192,11 @@ RATES = (
 _FACT_NAMES = tuple(f.name for f in fields(Facts))
 
 
+def export_words() -> dict[str, str]:
+    """The words of the export's notes sheet."""
+    return {str(k): str(v) for k, v in _DATA["export"].items()}
+
+
 def terms() -> dict[str, str]:
     """The words the formulas use, explained (for the export's notes)."""
     return {str(k): str(v) for k, v in _DATA["terms"].items()}
