@@ -335,6 +335,8 @@ def parse(raw: dict[str, Any], source: str = "<dict>") -> Config:
         if not isinstance(v, dict):
             raise ConfigError(key, "a table with accept_h and resolve_h", v)
         v = dict(v)
+        rule_keys = ("accept_h", "resolve_h")
+        _no_extra({name: x for name, x in v.items() if name not in rule_keys}, key, rule_keys)  # a typo first
         rule = DeadlineRule(
             accept_h=_take(v, key, "accept_h", float, None, _positive, "a positive number of hours"),
             resolve_h=_take(v, key, "resolve_h", float, None, _positive, "a positive number of hours"),
