@@ -6,12 +6,15 @@ expected; the CLI prints that one line and exits with code 2.
 
 from __future__ import annotations
 
+import difflib
+import functools
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_PATH = Path("config.toml")
 EXAMPLE_PATH = Path(__file__).resolve().parent.parent / "config.example.toml"
@@ -98,6 +101,11 @@ class TicketsConfig:
     unplaced_staff_phones: tuple[str, ...] = ()
     workday_start: str = "08:30"
     workday_end: str = "17:30"
+    timezone: str = "Asia/Shanghai"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
 @dataclass(frozen=True)
@@ -177,6 +185,42 @@ class Config:
 
 
 LEVELS = ("member", "building_head", "branch_secretary", "staff")
+# The kinds of notice the outbox carries (bot/delivery): keys of [wechat.templates].
+NOTICE_KINDS = ("new_ticket", "triage", "urgent", "reminder", "escalation", "progress", "resolved", "followup",
+                "reopened", "closed", "failed", "notice", "campaign", "care")
+# Deadline rules that are not categories.
+DEADLINE_RULES = ("default", "urgent")
+
+
+def closest(key: str, known: Any) -> str | None:
+    """The known key a mistyped one most likely meant, or None."""
+    found = difflib.get_close_matches(key, [str(k) for k in known], n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def _unknown(full: str, key: str, known: Any, what: str) -> ConfigError:
+    """A ConfigError for an unknown key, suggesting the closest known one."""
+    guess = closest(key, known)
+    hint = f"; did you mean {full.rsplit('.', 1)[0]}.{guess}?" if guess else ""
+    return ConfigError(full, f"{what} (known: {', '.join(known)}){hint}")
+
+
+def _categories(rules_file: str) -> tuple[str, ...]:
+    """The category codes of the router's taxonomy (with a community's own rules file)."""
+    stamp = Path(rules_file).stat().st_mtime_ns if rules_file else 0
+    return _categories_cached(rules_file, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _categories_cached(rules_file: str, stamp: int) -> tuple[str, ...]:
+    from nlp.rules import RulesError, load_document
+
+    try:
+        doc = load_document(Path(rules_file) if rules_file else None)
+    except RulesError as exc:
+        raise ConfigError("nlp.rules_file", f"a valid rules file ({exc})") from None
+    categories = doc.get("categories", {})
+    return tuple(categories) if isinstance(categories, dict) else ()
 
 
 def _take(section: dict[str, Any], name: str, key: str, kind: type, default: Any, check=None, expected=""):
@@ -198,10 +242,25 @@ def _section(raw: dict[str, Any], name: str) -> dict[str, Any]:
     return dict(value)
 
 
-def _no_extra(section: dict[str, Any], name: str) -> None:
+def _no_extra(section: dict[str, Any], name: str, known: tuple[str, ...] = ()) -> None:
     if section:
         key = sorted(section)[0]
-        raise ConfigError(f"{name}.{key}", "no such key (check the spelling against config.example.toml)")
+        guess = closest(key, known)
+        hint = f"; did you mean {name}.{guess}?" if guess else ""
+        raise ConfigError(f"{name}.{key}", f"no such key (check the spelling against config.example.toml){hint}")
+
+
+def _keys(cls: type) -> tuple[str, ...]:
+    """The keys a section takes: its dataclass's fields."""
+    return tuple(f.name for f in fields(cls) if f.name != "source")
+
+
+def _zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _positive(v: float) -> bool:
@@ -228,7 +287,7 @@ def parse(raw: dict[str, Any], source: str = "<dict>") -> Config:
         port=_take(s, "server", "port", int, 8080, lambda p: 0 <= p <= 65535, "a port number 0-65535"),
         worker=_take(s, "server", "worker", bool, True, expected="true or false"),
     )
-    _no_extra(s, "server")
+    _no_extra(s, "server", _keys(ServerConfig))
 
     d = _section(raw, "database")
     url = _take(d, "database", "url", str, DatabaseConfig.url)
@@ -237,7 +296,7 @@ def parse(raw: dict[str, Any], source: str = "<dict>") -> Config:
     database = DatabaseConfig(
         url=url, pool_size=_take(d, "database", "pool_size", int, 10, _positive, "a positive integer")
     )
-    _no_extra(d, "database")
+    _no_extra(d, "database", _keys(DatabaseConfig))
 
     w = _section(raw, "wechat")
     token = _take(w, "wechat", "token", str, "")
@@ -254,6 +313,8 @@ def parse(raw: dict[str, Any], source: str = "<dict>") -> Config:
                      lambda u: u.startswith(("http://", "https://")), "an http:// or https:// URL")
     templates = _take(w, "wechat", "templates", dict, {}, expected="a table of notice kind = template id")
     for k, v in templates.items():
+        if k not in NOTICE_KINDS:
+            raise _unknown(f"wechat.templates.{k}", k, NOTICE_KINDS, "a notice kind")
         if not isinstance(v, str):
             raise ConfigError(f"wechat.templates.{k}", "a template id string", v)
     wechat = WechatConfig(
@@ -274,7 +335,7 @@ def parse(raw: dict[str, Any], source: str = "<dict>") -> Config:
         max_connections=_take(w, "wechat", "max_connections", int, 1000, _positive, "a positive integer"),
         templates=dict(templates),
     )
-    _no_extra(w, "wechat")
+    _no_extra(w, "wechat", _keys(WechatConfig))
     if wechat.require_aes and not aes_key:
         raise ConfigError("wechat.require_aes", "false unless wechat.encoding_aes_key is set (safe mode)", True)
 
@@ -286,7 +347,7 @@ def parse(raw: dict[str, Any], source: str = "<dict>") -> Config:
         api_base_url=_take(c, "wecom", "api_base_url", str, WecomConfig.api_base_url,
                            lambda u: u.startswith(("http://", "https://")), "an http:// or https:// URL").rstrip("/"),
     )
-    _no_extra(c, "wecom")
+    _no_extra(c, "wecom", _keys(WecomConfig))
 
     n = _section(raw, "nlp")
     rules_file = _take(n, "nlp", "rules_file", str, "")
@@ -297,26 +358,33 @@ def parse(raw: dict[str, Any], source: str = "<dict>") -> Config:
         confidence_threshold=_take(n, "nlp", "confidence_threshold", float, 0.35, lambda v: 0 <= v <= 1,
                                    "a number between 0 and 1"),
     )
-    _no_extra(n, "nlp")
+    _no_extra(n, "nlp", _keys(NlpConfig))
 
     t = _section(raw, "tickets")
+    categories = _categories(rules_file)
     first = _take(t, "tickets", "category_first_level", dict, {"policy": "staff", "other": "staff"},
                   expected="a table of category = level")
     for k, v in first.items():
+        if k not in categories:
+            raise _unknown(f"tickets.category_first_level.{k}", k, categories, "a category code")
         if v not in LEVELS:
             raise ConfigError(f"tickets.category_first_level.{k}", "one of " + ", ".join(LEVELS), v)
     deadlines_raw = _take(t, "tickets", "deadlines", dict, {}, expected="a table of deadline rules")
     deadlines = dict(TicketsConfig().deadlines)
     for k, v in deadlines_raw.items():
         key = f"tickets.deadlines.{k}"
+        if k not in DEADLINE_RULES and k not in categories:
+            raise _unknown(key, k, (*DEADLINE_RULES, *categories), "default, urgent or a category code")
         if not isinstance(v, dict):
             raise ConfigError(key, "a table with accept_h and resolve_h", v)
         v = dict(v)
+        rule_keys = ("accept_h", "resolve_h")
+        _no_extra({name: x for name, x in v.items() if name not in rule_keys}, key, rule_keys)  # a typo first
         rule = DeadlineRule(
             accept_h=_take(v, key, "accept_h", float, None, _positive, "a positive number of hours"),
             resolve_h=_take(v, key, "resolve_h", float, None, _positive, "a positive number of hours"),
         )
-        _no_extra(v, key)
+        _no_extra(v, key, ("accept_h", "resolve_h"))
         deadlines[k] = rule
     holidays = _take(t, "tickets", "holidays", list, [], expected="a list of YYYY-MM-DD dates")
     for h in holidays:
@@ -347,8 +415,9 @@ def parse(raw: dict[str, Any], source: str = "<dict>") -> Config:
         holidays=tuple(holidays),
         workday_start=_take(t, "tickets", "workday_start", str, "08:30", _hhmm, "a time HH:MM"),
         workday_end=_take(t, "tickets", "workday_end", str, "17:30", _hhmm, "a time HH:MM"),
+        timezone=_take(t, "tickets", "timezone", str, "Asia/Shanghai", _zone, "a time zone name such as Asia/Shanghai"),
     )
-    _no_extra(t, "tickets")
+    _no_extra(t, "tickets", _keys(TicketsConfig))
     if _minutes(tickets.workday_end) <= _minutes(tickets.workday_start):
         raise ConfigError("tickets.workday_end", f"a time after workday_start ({tickets.workday_start})",
                           tickets.workday_end)
@@ -364,7 +433,7 @@ def parse(raw: dict[str, Any], source: str = "<dict>") -> Config:
         redis_url=_take(o, "delivery", "redis_url", str, "", lambda u: u == "" or u.startswith("redis://"),
                         "empty or a redis:// URL"),
     )
-    _no_extra(o, "delivery")
+    _no_extra(o, "delivery", _keys(DeliveryConfig))
 
     k = _section(raw, "console")
     console = ConsoleConfig(
@@ -376,14 +445,14 @@ def parse(raw: dict[str, Any], source: str = "<dict>") -> Config:
         secure_cookie=_take(k, "console", "secure_cookie", bool, True, expected="true or false"),
         poll_interval_s=_take(k, "console", "poll_interval_s", int, 5, _positive, "a positive number of seconds"),
     )
-    _no_extra(k, "console")
+    _no_extra(k, "console", _keys(ConsoleConfig))
 
     h = _section(raw, "chat")
     chat = ChatConfig(
         pending_minutes=_take(h, "chat", "pending_minutes", float, 5.0, _positive, "a positive number of minutes"),
         followup_hours=_take(h, "chat", "followup_hours", float, 72.0, _positive, "a positive number of hours"),
     )
-    _no_extra(h, "chat")
+    _no_extra(h, "chat", _keys(ChatConfig))
 
     g = _section(raw, "security")
     count = "a positive integer"
@@ -399,12 +468,15 @@ def parse(raw: dict[str, Any], source: str = "<dict>") -> Config:
         probe_interval_max_s=_take(g, "security", "probe_interval_max_s", float, 600.0, _positive,
                                    "a positive number"),
     )
-    _no_extra(g, "security")
+    _no_extra(g, "security", _keys(SecurityConfig))
 
     visits = _visits(_section(raw, "visits"))
 
     if raw:
-        raise ConfigError(sorted(raw)[0], "no such section (check config.example.toml)")
+        section = sorted(raw)[0]
+        guess = closest(section, _keys(Config))
+        hint = f"; did you mean [{guess}]?" if guess else ""
+        raise ConfigError(section, f"no such section (check config.example.toml){hint}")
     return Config(server, database, wechat, wecom, nlp, tickets, delivery, console=console, chat=chat, source=source,
                   security=security, visits=visits)
 
@@ -420,7 +492,7 @@ def _visits(v: dict[str, Any]) -> VisitsConfig:
         default_days=_take(v, "visits", "default_days", int, 30, _positive, "a positive number of days"),
         grace_days=_take(v, "visits", "grace_days", int, 3, _positive, "a positive number of days"),
     )
-    _no_extra(v, "visits")
+    _no_extra(v, "visits", _keys(VisitsConfig))
     return visits
 
 

@@ -9,7 +9,7 @@ from bot.chat.context import Context
 from bot.chat.dispatcher import Router
 from bot.chat.filters import command, role
 from bot.domain.identity import STAFF
-from bot.domain.stats import today_figures
+from bot.domain.stats import period_code, period_figures, period_names
 from handlers.common import desk, listing, person, reply, say
 from nlp import Command
 
@@ -49,10 +49,14 @@ async def triage_queue(ctx: Context) -> str:
 
 
 @router.handler(command("stats"))
-async def stats(ctx: Context) -> str:
-    staff = person(ctx)
-    figures = await today_figures(ctx.session, staff.staff_community_id, ctx.now)
-    return say(ctx, "stats.today", **figures)
+async def stats(ctx: Context, cmd: Command) -> str:
+    """统计 [今天|本周|本月|上月 ...]: the period is named after the word (default today)."""
+    code = period_code(cmd.arg) if cmd.arg.strip() else "today"
+    if code is None:
+        return say(ctx, "stats.unknown_period", given=cmd.arg.strip(), choices=" / ".join(period_names()))
+    figures = await period_figures(ctx.session, person(ctx).staff_community_id, ctx.now, code,
+                                   ctx.config.tickets.tz)
+    return say(ctx, "stats.summary", **figures)
 
 
 @refusals.handler(command(*STAFF_COMMANDS))

@@ -329,7 +329,7 @@ class IntentDetector:
 
 
 # commands whose note may follow the word without a space or a ticket number: "请假三天"
-_RUN_ON = frozenset({"leave", "campaign_open"})
+_RUN_ON = frozenset({"leave", "stats", "campaign_open"})  # "统计本月"
 # commands whose argument may follow the word directly when it opens with a place: "走访3栋2单元502 …"
 _PLACE_RUN_ON = frozenset({"visit"})
 

@@ -47,8 +47,8 @@ def test_demo_then_a_chat_turns_a_message_into_an_assigned_ticket(workdir: Path)
     shown = invoke("tickets", "1", "--json")
     timeline = json.loads(shown.output)["timeline"]
     assert [e["action"] for e in timeline] == ["created", "assigned", "accepted", "resolved"]
-    as_csv = list(csv.DictReader(io.StringIO(invoke("tickets", "--csv").output)))
-    assert as_csv[0]["id"] == "1" and as_csv[0]["community"] == "北团社区"
+    as_csv = list(csv.DictReader(io.StringIO(invoke("tickets", "--csv").output.lstrip("\ufeff"))))
+    assert as_csv[0]["工单号"] == "1" and as_csv[0]["社区"] == "北团社区"
     assert invoke("tickets", "--state", "open").output.startswith("0 ticket")
 
 
@@ -90,6 +90,8 @@ def test_stats_prints_the_rates_and_writes_an_excel_report(workdir: Path) -> Non
     beituan = dict(zip(header, next(line for line in lines if line.startswith("北团社区")).split("\t"), strict=True))
     assert beituan["新工单"] == "1" and beituan["办结率"] == "100.0%" and beituan["满意率"] == "100.0%"
     book = load_workbook(workdir / "report.xlsx")
-    assert book.sheetnames == ["乡镇", "社区", "小区"]
+    assert book.sheetnames == ["乡镇", "社区", "小区", "说明"]
+    notes = {row[0]: row[1] for row in book["说明"].iter_rows(min_row=3, values_only=True)}
+    assert "5分 + 4分" in notes["满意率"] and "÷" in notes["重办率"]
     rows = list(book["小区"].iter_rows(min_row=3, values_only=True))
     assert rows[0][0] == "北团社区/幸福小区" and rows[0][1] == 1

@@ -55,7 +55,7 @@ def test_bad_rows_exit_1_only_under_strict(config: tuple[Path, Path], tmp_path: 
 
     result = runner.invoke(main, ["--config", str(path), "import-roster", str(bad)])
     assert result.exit_code == 0, result.output
-    assert "有问题 6 行" in result.output
+    assert "有问题 5 行" in result.output
     assert count(database, "households") == 2
 
 

@@ -260,15 +260,15 @@ async def test_bad_rows_are_reported_and_the_good_rows_load(db: Database, tmp_pa
     assert got == [
         (3, "住户", "房号为空"),
         (4, "住户", "党员电话“1380000003”不是11位手机号"),
-        (5, "住户", "空行（整行没有内容）"),
         (6, "住户", "电话13800000003在第2行登记的姓名是“王志强”，这一行却是“王志刚”"),
         (3, "工作人员", "找不到社区“东方社区”（请先导入住户表，或在表中加上“乡镇”列）"),
         (4, "工作人员", "电话13800000003在“住户”第2行登记的姓名是“王志强”，这一行却是“王小强”"),
     ]
-    assert (report.added, report.changed, report.unchanged, report.rejected) == (3, 0, 0, 6)
+    assert (report.added, report.changed, report.unchanged, report.rejected) == (3, 0, 0, 5)
+    assert report.skipped["blank"] == 1  # row 5: skipped and counted, not a problem
     assert report.loaded
     summary = report.summary()
-    assert "有问题 6 行" in summary and "住户 第4行：党员电话“1380000003”不是11位手机号" in summary
+    assert "有问题 5 行" in summary and "住户 第4行：党员电话“1380000003”不是11位手机号" in summary
     assert await counts(db) == {"townships": 1, "communities": 1, "compounds": 1, "buildings": 1,
                                 "households": 2, "people": 4}
     async with db.reading() as session:
@@ -282,7 +282,7 @@ async def test_bad_rows_are_reported_and_the_good_rows_load(db: Database, tmp_pa
 async def test_strict_loads_nothing_when_a_row_is_bad(db: Database, tmp_path: Path) -> None:
     report = await import_roster(db, bad_workbook(tmp_path / "bad.xlsx"), strict=True)
 
-    assert report.rejected == 6 and not report.loaded
+    assert report.rejected == 5 and not report.loaded
     assert (report.added, report.changed, report.unchanged) == (0, 0, 0)
     assert "严格模式" in report.summary() and "没有导入任何数据" in report.summary()
     assert all(n == 0 for n in (await counts(db)).values())

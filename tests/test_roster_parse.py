@@ -129,12 +129,13 @@ def test_a_row_lists_all_its_problems() -> None:
         assert part in rejection.reason
 
 
-def test_trailing_empty_rows_are_ignored_but_an_empty_row_between_rows_is_reported() -> None:
+def test_empty_rows_are_skipped_and_counted_not_reported() -> None:
     good = ["莲峰镇", "北团社区", "幸福小区", "3栋", "2", "501"]
     parsed = parse_sheet(RawSheet("s", [(1, HEADER), (2, good), (3, [""] * 6), (4, [*good[:5], "502"]),
                                         (5, []), (6, ["", " "])]))
-    assert [(r.row, r.reason) for r in parsed.rejections] == [(3, "空行（整行没有内容）")]
-    assert len(parsed.rows) == 2 and parsed.data_rows == 3
+    assert parsed.rejections == []
+    assert len(parsed.rows) == 2 and parsed.data_rows == 2
+    assert parsed.skipped == {"blank": 1, "sign_off": 0}  # the trailing ones are not even counted
 
 
 def test_csv_encodings_and_delimiters(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import sys
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -42,12 +43,63 @@ pass_state = click.make_pass_decorator(CliState)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a command's coroutine; a ConfigError raised inside exits with code 2."""
+    """Run a command's coroutine. A ConfigError raised inside exits with code 2;
+    a database that is missing its tables, refuses the connection or cannot be
+    found prints one line saying what to do and exits with code 1."""
     try:
         return asyncio.run(coro)
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
+    except Exception as exc:
+        message = explain_database_error(exc, _database_url())
+        if message is None:
+            raise
+        click.echo(f"error: {message}", err=True)
+        sys.exit(1)
+
+
+def _database_url() -> str:
+    ctx = click.get_current_context(silent=True)
+    state = ctx.find_object(CliState) if ctx is not None else None
+    if state is not None and state._config is not None:
+        return state._config.database.url
+    return ""
+
+
+def explain_database_error(exc: BaseException, url: str) -> str | None:
+    """One line for a database problem a person can fix, or None for anything else."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, DBAPIError
+
+    try:
+        parsed = make_url(url) if url else None
+    except ArgumentError:
+        parsed = None
+    where = parsed.render_as_string(hide_password=True) if parsed is not None else "the database"
+    host = f"{parsed.host or 'localhost'}:{parsed.port or 5432}" if parsed is not None and parsed.host is not None \
+        else "the database server"
+    text = str(exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc)
+    lowered = text.lower()
+    if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
+        return f"{where} has no Lianxin tables: run `python -m bot init-db` first"
+    if "unable to open database file" in lowered:
+        folder = Path(parsed.database).parent if parsed is not None and parsed.database else None
+        missing = f" (the folder {folder} does not exist?)" if folder is not None and not folder.is_dir() else ""
+        return f"cannot open the SQLite file of {where}{missing}: check [database] url"
+    if "database" in lowered and "does not exist" in lowered:
+        name = parsed.database if parsed is not None else ""
+        return f"the database {name!r} does not exist on {host}: create it (createdb {name}), then run init-db"
+    if "password authentication failed" in lowered or ("role" in lowered and "does not exist" in lowered):
+        return f"{host} refused the login of {where}: check the user and password in [database] url"
+    if isinstance(exc, ConnectionRefusedError) or "connect call failed" in lowered or "connection refused" in lowered:
+        return f"the database server {host} refused the connection: is PostgreSQL running there? " \
+               "(check [database] url)"
+    if isinstance(exc, socket.gaierror) or "name or service not known" in lowered:
+        return f"cannot find the database host {host}: check [database] url"
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return f"the database server {host} did not answer in time: check [database] url and the network"
+    return None
 
 
 def setup_logging(verbose: bool = False) -> None:

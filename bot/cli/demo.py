@@ -73,9 +73,7 @@ class WebhookSession:
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.url = f"http://127.0.0.1:{port}{self.config.wechat.path}"
         self.http = ClientSession()
-        async with self.db.reading() as session:
-            self.last_outbox = int(await session.scalar(select(OutboxMessage.id).order_by(
-                OutboxMessage.id.desc()).limit(1)) or 0)
+        await self.mark_outbox()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -91,6 +89,19 @@ class WebhookSession:
             if response.status != 200:
                 return f"[HTTP {response.status}] {body}"
         return self.sim.read_reply(body, req).get("Content", "")
+
+    async def exchange(self, openid: str, text: str) -> tuple[str, list[tuple[str, str]]]:
+        """Send one line; the reply and the outbox messages this line queued (not
+        what other chat windows or the worker queued meanwhile)."""
+        await self.mark_outbox()
+        reply = await self.send(openid, text)
+        return reply, await self.new_outbox()
+
+    async def mark_outbox(self) -> None:
+        """Remember where the outbox ends now: new_outbox shows only what comes after."""
+        async with self.db.reading() as session:
+            self.last_outbox = int(await session.scalar(select(OutboxMessage.id).order_by(
+                OutboxMessage.id.desc()).limit(1)) or 0)
 
     async def new_outbox(self) -> list[tuple[str, str]]:
         async with self.db.reading() as session:
@@ -144,8 +155,9 @@ def chat(state: CliState, who: str) -> None:
                         break
                     if not line.strip():
                         continue
-                    click.echo(click.style(await hook.send(openid, line), fg="green"))
-                    for name, text in await hook.new_outbox():
+                    reply, queued = await hook.exchange(openid, line)
+                    click.echo(click.style(reply, fg="green"))
+                    for name, text in queued:
                         click.echo(click.style(f"  [outbox → {name}] {text}", fg="yellow"))
         finally:
             await db.dispose()

@@ -53,9 +53,10 @@ def calendar_from_config(tickets_config: TicketsConfig) -> WorkCalendar:
     Equal settings give the same (shared) instance, so its per-day cache and
     its once-per-year fallback warning are shared too.
     """
-    return _calendar(tickets_config.workday_start, tickets_config.workday_end, tuple(tickets_config.holidays))
+    return _calendar(tickets_config.workday_start, tickets_config.workday_end, tuple(tickets_config.holidays),
+                     tickets_config.timezone)
 
 
 @lru_cache(maxsize=16)
-def _calendar(workday_start: str, workday_end: str, holidays: tuple[str, ...]) -> WorkCalendar:
-    return WorkCalendar(workday_start=workday_start, workday_end=workday_end, extra_holidays=holidays)
+def _calendar(workday_start: str, workday_end: str, holidays: tuple[str, ...], tz: str) -> WorkCalendar:
+    return WorkCalendar(workday_start=workday_start, workday_end=workday_end, extra_holidays=holidays, tz=tz)

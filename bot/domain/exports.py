@@ -14,7 +14,17 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain.stats import CHINA, COLUMNS, EXTRA_LEVELS, LEVEL_NAMES, LEVEL_TITLES, RATE_COLUMNS, Report
+from bot.domain.stats import (
+    CHINA,
+    COLUMNS,
+    EXTRA_LEVELS,
+    LEVEL_NAMES,
+    LEVEL_TITLES,
+    RATE_COLUMNS,
+    Report,
+    export_words,
+    notes,
+)
 from bot.models import Building, Community, Compound, Household, Person, Ticket
 
 STATE_NAMES = {"open": "待分派", "assigned": "已派单", "accepted": "办理中", "resolved": "已办结",
@@ -111,6 +121,22 @@ def ledger_xlsx(rows: Sequence[LedgerRow], title: str) -> bytes:
     return out.getvalue()
 
 
+def _notes_sheet(book: Any, period: str) -> None:
+    """The 说明 sheet: how each rate is computed (bot/data/stats.toml)."""
+    from openpyxl.styles import Alignment, Font
+
+    words = export_words()
+    sheet = book.create_sheet(words["notes_sheet"])
+    sheet.append([words["notes_title"].format(period=period)])
+    sheet["A1"].font = Font(bold=True)
+    sheet.append([words["notes_name"], words["notes_formula"]])
+    for name, formula in notes():
+        sheet.append([name, formula])
+    for (cell,) in sheet.iter_rows(min_row=3, min_col=2, max_col=2):
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    _finish(sheet, 2, [14, 90])
+
+
 def figures_xlsx(rep: Report, levels: Sequence[str] = (*LEVEL_NAMES, *EXTRA_LEVELS)) -> bytes:
     """The figures of a report, one sheet per level, with a total row."""
     from openpyxl import Workbook
@@ -132,6 +158,7 @@ def figures_xlsx(rep: Report, levels: Sequence[str] = (*LEVEL_NAMES, *EXTRA_LEVE
                 for row in sheet.iter_rows(min_row=3, min_col=index, max_col=index):
                     row[0].number_format = "0.0%"
         _finish(sheet, 2, [24, *(12 for _ in COLUMNS)])
+    _notes_sheet(book, period)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -7,9 +7,11 @@ accept deadline, or waits to be resolved (accepted) past its resolve deadline.
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
@@ -17,6 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import Community, Person, Ticket, TicketEvent
 
+_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+WORDS: dict[str, Any] = tomllib.loads((_DATA_DIR / "listings.toml").read_text(encoding="utf-8"))
+STATES = ("open", "assigned", "accepted", "resolved", "closed", "cancelled")
 WAITING_ACCEPT = ("open", "assigned")
 WAITING_RESOLVE = ("accepted",)
 
@@ -144,3 +149,45 @@ async def timeline(session: AsyncSession, number: int) -> list[dict[str, Any]]:
         .where(TicketEvent.ticket_id == number).order_by(TicketEvent.id))).all()
     return [{"at": e.at, "action": e.action, "who": who or e.actor_openid or "system",
              "from": e.from_state or "", "to": e.to_state or "", "note": e.note} for e, who in events]
+
+
+# --- the names people give states and categories --------------------------------------------------------
+
+
+def _clean(word: str) -> str:
+    return word.strip().replace(" ", "").lower()
+
+
+def state_names() -> dict[str, str]:
+    """Each state's name, as replies show it (texts.toml [state])."""
+    from bot.texts import texts
+
+    return {code: texts(f"state.{code}") for code in STATES}
+
+
+def state_code(word: str) -> str | None:
+    """The state a word names: a code (assigned), its name (已派单) or an alias; None if unknown."""
+    wanted = _clean(word)
+    names = state_names()
+    for code in STATES:
+        if wanted in (code, _clean(names[code]), *(_clean(w) for w in WORDS["states"].get(code, ()))):
+            return code
+    return None
+
+
+def category_names(rules_file: str = "") -> dict[str, str]:
+    """Category code -> name, from the router's taxonomy (with a community's rules file)."""
+    from nlp.rules import load_document
+
+    categories = load_document(Path(rules_file) if rules_file else None).get("categories", {})
+    return {str(code): str(table.get("name", code)) if isinstance(table, dict) else str(code)
+            for code, table in categories.items()}
+
+
+def category_code(word: str, names: dict[str, str]) -> str | None:
+    """The category a word names: a code (facilities), its name (公共设施) or an alias; None if unknown."""
+    wanted = _clean(word)
+    for code, name in names.items():
+        if wanted in (code, _clean(name), *(_clean(w) for w in WORDS["categories"].get(code, ()))):
+            return code
+    return None

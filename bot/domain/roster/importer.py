@@ -63,6 +63,7 @@ class _Importer:
         self.status: dict[str, dict[Any, _Status]] = {k: {} for k in KINDS}
         self.row_wrote = False
         self.notes: list[str] = []
+        self.moves: dict[str, Person] = {}  # a new phone -> the person who had another phone before
 
     async def preload(self) -> None:
         s = self.session
@@ -78,6 +79,28 @@ class _Importer:
             chunk = phones[start:start + _PHONE_CHUNK]
             for person in (await s.scalars(select(Person).where(Person.phone.in_(chunk)))).all():
                 self.people[person.phone] = person
+
+    async def plan_phone_moves(self, rows: Sequence[HouseholdRow]) -> None:
+        """Before any row is written: a household whose linked member keeps their
+        name but has a phone new to the roster, while their old phone appears
+        nowhere in this import, is the same person with a new phone, whichever
+        row of the import names them first (a new household of theirs listed
+        above the old ones included)."""
+        for row in rows:
+            ref = row.member
+            if ref is None or ref.phone in self.people or ref.phone in self.moves:
+                continue
+            building = select(Building.id).join(Compound, Building.compound_id == Compound.id).join(
+                Community, Compound.community_id == Community.id).where(
+                Compound.name == row.compound, Building.label == row.building, Community.name == row.community)
+            if row.township:
+                building = building.join(Township, Community.township_id == Township.id).where(
+                    Township.name == row.township)
+            member = await self.session.scalar(
+                select(Person).join(Household, Household.member_id == Person.id)
+                .where(Household.building_id.in_(building), Household.unit == row.unit, Household.room == row.room))
+            if member is not None and member.name == ref.name and member.phone not in self.import_phones:
+                self.moves[ref.phone] = member
 
     async def _load_compound(self, compound: Compound) -> None:
         if compound.id in self.loaded_compounds:
@@ -215,7 +238,9 @@ class _Importer:
         """
         person = self.people.get(ref.phone)
         if person is None:
-            if previous is None and previous_id is not None:
+            if ref.phone in self.moves:
+                previous = self.moves.pop(ref.phone)
+            elif previous is None and previous_id is not None:
                 previous = await self.session.get(Person, previous_id)
             if (previous is not None and previous.name == ref.name and previous.phone != ref.phone
                     and previous.phone not in self.import_phones):
@@ -368,6 +393,9 @@ async def import_rosters(db: Database, paths: Sequence[Path], *, strict: bool = 
     report = ImportReport(strict=strict, notes=notes)
     order = {id(sheet): index for index, sheet in enumerate(sheets)}
     report.rows = sum(sheet.data_rows for sheet in sheets)
+    for sheet in sheets:
+        for kind, count in sheet.skipped.items():
+            report.skipped[kind] = report.skipped.get(kind, 0) + count
     rejections: list[tuple[int, Rejection]] = [(order[id(s)], r) for s in sheets for r in s.rejections]
     # Households first, so that a staff sheet can name a community created in the same import.
     ordered = [s for s in sheets if s.kind == "household"] + [s for s in sheets if s.kind == "staff"]
@@ -375,6 +403,8 @@ async def import_rosters(db: Database, paths: Sequence[Path], *, strict: bool = 
         async with db.transaction() as session:
             importer = _Importer(session, _phones(sheets))
             await importer.preload()
+            await importer.plan_phone_moves([row for sheet in ordered for row in sheet.rows
+                                             if isinstance(row, HouseholdRow)])
             for sheet in ordered:
                 for row in sheet.rows:
                     try:

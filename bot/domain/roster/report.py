@@ -33,6 +33,7 @@ class ImportReport:
     loaded: bool = True
     preview: bool = False  # a dry run: nothing was written
     notes: list[str] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=lambda: {"blank": 0, "sign_off": 0})
 
     @property
     def rejected(self) -> int:
@@ -51,6 +52,8 @@ class ImportReport:
                                       changed=counts.changed, unchanged=counts.unchanged))
         else:
             lines.append(_msg("summary", "strict_refused", rejected=self.rejected, total=self.rows))
+        if any(self.skipped.values()):
+            lines.append(_msg("summary", "skipped", **self.skipped))
         if self.rejections:
             lines.append(_msg("summary", "rejections"))
             lines.extend(_msg("summary", "rejection", sheet=r.sheet, row=r.row, reason=r.reason)

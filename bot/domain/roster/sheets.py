@@ -7,10 +7,10 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from bot.domain.roster.columns import (
     _DATA,
@@ -79,17 +79,35 @@ def read_xlsx(path: Path) -> list[RawSheet]:
     from openpyxl.utils.exceptions import InvalidFileException
 
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
+        # not read_only: a read-only workbook does not tell its merged cells
+        workbook = load_workbook(path, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:
         raise RosterFileError(_msg("errors", "bad_xlsx", path=path, detail=exc)) from exc
     try:
-        return [
-            RawSheet(sheet.title, [(number, [_cell_text(v) for v in row])
-                                   for number, row in enumerate(sheet.iter_rows(values_only=True), 1)])
-            for sheet in workbook.worksheets
-        ]
+        sheets = []
+        for sheet in workbook.worksheets:
+            rows = [[_cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+            _fill_merged(rows, sheet.merged_cells.ranges)
+            sheets.append(RawSheet(sheet.title, list(enumerate(rows, 1))))
+        return sheets
     finally:
         workbook.close()
+
+
+def _fill_merged(rows: list[list[str]], ranges: Iterable[Any]) -> None:
+    """Every cell of a merged range gets the range's value (the name spanning
+    three rows is the name of each of the three)."""
+    for merged in ranges:
+        top, left = merged.min_row - 1, merged.min_col - 1
+        if top >= len(rows):
+            continue
+        value = rows[top][left] if left < len(rows[top]) else ""
+        for r in range(top, min(merged.max_row, len(rows))):
+            row = rows[r]
+            if len(row) < merged.max_col:
+                row.extend([""] * (merged.max_col - len(row)))
+            for c in range(left, merged.max_col):
+                row[c] = value
 
 
 def read_sheets(path: Path) -> list[RawSheet]:
@@ -160,6 +178,7 @@ class ParsedSheet:
     rejections: list[Rejection] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     data_rows: int = 0
+    skipped: dict[str, int] = field(default_factory=lambda: {"blank": 0, "sign_off": 0})
 
 
 def _header_key(cell: str) -> str:
@@ -195,6 +214,48 @@ def _map_header(cells: list[str]) -> dict[str, int]:
         if column is not None and column not in columns:
             columns[column] = index
     return columns
+
+
+def closest_column(cell: str) -> str | None:
+    """The field a header cell that names none most likely meant ("联户党员手机号" → member_phone)."""
+    import difflib
+
+    key = re.sub(r"\(.*?\)", "", _header_key(cell))
+    if not key:
+        return None
+    found = difflib.get_close_matches(key, list(_ALIASES), n=1, cutoff=0.6)
+    if not found:  # a known name inside a longer one
+        inside = [alias for alias in _ALIASES if len(alias) >= 2 and alias in key]
+        found = sorted(inside, key=len, reverse=True)[:1]
+    return _ALIASES[found[0]] if found else None
+
+
+def _unknown_columns(cells: list[str], columns: dict[str, int], sheet: str) -> list[str]:
+    """Notes on the header cells that name no field, with the closest field that is still missing."""
+    notes: list[str] = []
+    for index, cell in enumerate(cells):
+        if not cell.strip() or index in columns.values():
+            continue
+        guess = closest_column(cell)
+        if guess is not None and guess not in columns:
+            notes.append(_msg("summary", "unknown_column_guess", sheet=sheet, cell=cell.strip(),
+                              column=_label(guess)))
+        else:
+            notes.append(_msg("summary", "unknown_column", sheet=sheet, cell=cell.strip()))
+    return notes
+
+
+_SIGN_OFF = re.compile(r"^(?:" + "|".join(re.escape(w) for w in _DATA["skip"]["sign_off"]) + r")\s*[:：]")
+
+
+def _skip_kind(cells: list[str]) -> str | None:
+    """"blank" for a row with nothing in it, "sign_off" for a 制表人：… 审核人：… line, else None."""
+    filled = [normalize_text(c).strip() for c in cells if c and c.strip()]
+    if not filled:
+        return "blank"
+    if len(filled) <= 4 and any(_SIGN_OFF.match(c) for c in filled):
+        return "sign_off"
+    return None
 
 
 def _kind_of(columns: dict[str, int]) -> SheetKind | None:
@@ -315,7 +376,7 @@ def _staff_row(number: int, sheet: str, cells: dict[str, str], columns: dict[str
 def parse_sheet(raw: RawSheet) -> ParsedSheet:
     """Find the header row, tell the sheet's kind, and parse every row after it."""
     rows = [(number, cells) for number, cells in raw.rows]
-    while rows and not any(cell.strip() for cell in rows[-1][1]):
+    while rows and _skip_kind(rows[-1][1]) == "blank":
         rows.pop()
     header_at = -1
     columns: dict[str, int] = {}
@@ -340,11 +401,13 @@ def parse_sheet(raw: RawSheet) -> ParsedSheet:
         parsed.rejections.append(Rejection(header_row, raw.name, _msg(
             "reasons", "missing_columns", kind=kind_name, columns="、".join(missing))))
         return parsed
+    parsed.notes.extend(_unknown_columns(rows[header_at][1], columns, raw.name))
     for number, cells in rows[header_at + 1:]:
-        parsed.data_rows += 1
-        if not any(cell.strip() for cell in cells):
-            parsed.rejections.append(Rejection(number, raw.name, _msg("reasons", "empty_row")))
+        skip = _skip_kind(cells)
+        if skip is not None:  # blank rows and sign-off lines are no data: counted, never an error
+            parsed.skipped[skip] += 1
             continue
+        parsed.data_rows += 1
         by_column = {column: cells[index] if index < len(cells) else "" for column, index in columns.items()}
         problems: list[str] = []
         row: HouseholdRow | StaffRow | None

@@ -11,6 +11,7 @@ from bot.db import insert_ignore
 from bot.domain import assignment
 from bot.domain.assignment import STAFF, Choice
 from bot.domain.console_access import is_wide_staff
+from bot.domain.stats import close_reason, close_reason_name
 from bot.domain.tickets.policy import DeskPolicy
 from bot.domain.tickets.states import ACTIVE, CLOSED, OPEN, RESOLVED, Outcome
 from bot.models import (
@@ -46,9 +47,14 @@ class StaffDesk(DeskPolicy):
         before = ticket.state
         if not await self.transition(ticket, CLOSED, (*ACTIVE, RESOLVED), closed_at=self.now):
             return Outcome(False, "refused.state", self.ticket_fields(ticket), ticket)
-        self.record(ticket, "closed", actor_person=person, from_state=before, to_state=CLOSED, note=note)
+        reason = close_reason(note)  # 误操作 / 重复 closes are not 办结 in the figures
+        self.record(ticket, "closed", actor_person=person, from_state=before, to_state=CLOSED, note=note,
+                    data={"reason": reason})
         await self.notify_residents(ticket, "closed", "notify.resident_closed",
                                      note=note or self.texts("close.default_note"))
+        if reason != "done":
+            return Outcome(True, "close.done_void", {**self.ticket_fields(ticket),
+                                                      "reason": close_reason_name(reason)}, ticket)
         return Outcome(True, "close.done", self.ticket_fields(ticket), ticket)
 
     async def reassign(self, person: Person, number: int | None, name: str) -> Outcome:

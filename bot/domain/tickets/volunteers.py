@@ -86,6 +86,7 @@ class VolunteerDesk(DeskPolicy):
                 return Outcome(False, "accept.taken", {**fields, "name": winner.name if winner else ""}, ticket)
             return Outcome(False, "refused.state", fields, ticket)
         before = ticket.state
+        on_time = ticket.accept_due_at is None or self.now <= ticket.accept_due_at
         level = ticket.level if ticket.assignee_id == person.id else self._level_of(person, ticket)
         if not await self.transition(ticket, ACCEPTED, (OPEN, ASSIGNED), assignee_id=person.id,
                                       accepted_at=self.now, level=level):
@@ -93,7 +94,8 @@ class VolunteerDesk(DeskPolicy):
             return Outcome(False, "accept.taken", {**self.ticket_fields(ticket),
                                                    "name": winner.name if winner else ""}, ticket)
         _, ticket.resolve_due_at = self._due(ticket.category, ticket.urgent, self.now)
-        self.record(ticket, "accepted", actor_person=person, from_state=before, to_state=ACCEPTED)
+        self.record(ticket, "accepted", actor_person=person, from_state=before, to_state=ACCEPTED,
+                    data={"on_time": on_time})
         await self.notify_residents(ticket, "progress", "notify.resident_accepted",
                                      handler=await self.handler_label(ticket))
         return Outcome(True, "accept.done", self.ticket_fields(ticket), ticket)
@@ -130,10 +132,14 @@ class VolunteerDesk(DeskPolicy):
             return found
         ticket = found.ticket
         before = ticket.state
+        # resolving straight from assigned is also the acceptance (the figures read it so)
+        data = {"on_time": ticket.accept_due_at is None or self.now <= ticket.accept_due_at} \
+            if before == ASSIGNED else {}
         if not await self.transition(ticket, RESOLVED, (ASSIGNED, ACCEPTED), resolved_at=self.now,
                                       accepted_at=ticket.accepted_at or self.now):
             return Outcome(False, "refused.state", self.ticket_fields(ticket), ticket)
-        self.record(ticket, "resolved", actor_person=person, from_state=before, to_state=RESOLVED, note=note)
+        self.record(ticket, "resolved", actor_person=person, from_state=before, to_state=RESOLVED, note=note,
+                    data=data)
         await self.notify_residents(ticket, "resolved", "notify.resident_resolved",
                                      note=note or self.texts("resolve.default_note"))
         return Outcome(True, "resolve.done", self.ticket_fields(ticket), ticket)
