@@ -157,8 +157,12 @@ async def test_accept_a_volunteer_not_notified_of_an_urgent_ticket_may_not_accep
 async def test_accept_anyone_notified_of_an_urgent_ticket_may_take_it_and_the_first_wins(db: Database) -> None:
     w = await world_of(db)
     no = await w.ticket_no(text=GAS, category="safety", urgent=True)
-    await w.ok(w.volunteer(w.roster.head, "accept", no), "accept.done")
-    assert (await w.state(no))[:2] == ("accepted", w.roster.head.id)
+    taken = await w.ok(w.volunteer(w.roster.head, "accept", no), "accept.done")
+    assert await w.state(no) == ("accepted", w.roster.head.id, "building_head")
+    async with db.reading() as s:
+        told = (await s.scalars(select(OutboxMessage.text).where(
+            OutboxMessage.openid == RESIDENT, OutboxMessage.kind == "progress"))).all()
+    assert told == [f"您的工单#{no}【safety】已由楼栋长李同志接单处理。"]
     taken = await w.volunteer(w.roster.member, "accept", no)
     assert (taken.ok, taken.key, taken.fields["name"]) == (False, "accept.taken", "李卫东")
     await w.refuses(w.volunteer(w.roster.member, "accept", no), "accept.taken")
