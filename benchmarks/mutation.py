@@ -41,7 +41,7 @@ FIGURES = ("tests/test_stats*.py", "tests/test_figures*.py", "tests/test_cli.py"
 WEBHOOK = ("tests/test_webhook.py", "tests/test_webhook_properties.py")
 CRYPTO = ("tests/test_crypto.py", *WEBHOOK)
 ROUTER = ("tests/test_nlp_*.py",)
-PEOPLE = ("tests/test_ticket_flows.py", "tests/test_cli.py", "tests/test_roster_*.py")
+PEOPLE = ("tests/test_identity.py", "tests/test_ticket_flows.py", "tests/test_cli.py", "tests/test_roster_*.py")
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,8 @@ class Mutation:
 MUTATIONS = [
     # ---- bot/domain/tickets: who may do what
     Mutation("a merged follower may cancel the ticket", "bot/domain/tickets/residents.py",
-             'if ticket.openid != sender.openid:\n            return Outcome(False, "ticket.not_yours", {"no": ticket.id})',
-             'if False:\n            return Outcome(False, "ticket.not_yours", {"no": ticket.id})',
+             'if ticket.openid != sender.openid:\n            return Outcome(False, "ticket.not_yours"',
+             'if False:\n            return Outcome(False, "ticket.not_yours"',
              TICKETS, bug="1"),
     Mutation("a volunteer not notified may accept an urgent ticket", "bot/domain/tickets/policy.py",
              'return any(person.id in (data or {}).get("notified", []) for data in events)',

@@ -452,3 +452,29 @@ async def test_rate_three_keeps_a_ticket_resolved_two_reopens_it(db: Database) -
     assert (await w.state(no))[0] == "resolved"
     await w.ok(w.resident(RESIDENT, "rate", no, 2), "rate.reopened")
     assert await w.state(no) == ("assigned", w.roster.member.id, "member")
+
+
+# ------------------------------------------------------- who gets a ticket
+
+
+async def test_placing_an_urgent_report_never_joins_an_open_ticket(db: Database) -> None:
+    w = await world_of(db)
+    first = await w.ticket_no(text=GAS, category="safety", urgent=True)
+    second = await w.report(NEIGHBOUR, GAS, category="safety", urgent=True)
+    assert second.key == "ticket.created_urgent" and second.ticket is not None and second.ticket.id != first
+
+
+async def test_placing_escalation_skips_the_person_who_already_has_the_ticket(db: Database) -> None:
+    from bot.models import Building
+
+    w = await world_of(db)
+    async with db.transaction() as s:  # 王建国 is both the linked member and the head of 3栋
+        building = await s.scalar(select(Building).where(Building.head_id == w.roster.head.id))
+        assert building is not None
+        building.head_id = w.roster.member.id
+    no = await w.ticket_no()
+    async with db.transaction() as s:
+        ticket = await s.get(Ticket, no)
+        assert ticket is not None
+        await w.desk(s).escalate(ticket, reason="超时未接单")
+    assert await w.state(no) == ("assigned", w.roster.secretary.id, "branch_secretary")
