@@ -11,6 +11,7 @@ from sqlalchemy import select
 from bot.db import Database
 from bot.domain.identity import create_invite
 from bot.models import OutboxMessage, Person, Resident, Ticket, TicketEvent
+from bot.texts import texts
 from tests.conftest import WeChat
 from tests.roster import Roster, make_roster
 
@@ -430,7 +431,7 @@ async def test_a_bare_digit_with_nothing_to_rate_is_not_a_rating(wechat: WeChat,
     await make_roster(db)
     await bound_resident(wechat)
     reply = await wechat.send(RESIDENT, "5")
-    assert reply == "您好！有什么事直接发消息就行，比如“3栋路灯坏了”。回复“帮助”看用法。"
+    assert reply == texts("ask.what")  # asked what they mean; no rating, no ticket
     async with db.reading() as s:
         assert (await s.scalars(select(Ticket))).all() == []
 
