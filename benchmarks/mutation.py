@@ -40,7 +40,7 @@ TICKETS = ("tests/test_permissions.py", "tests/test_ticket_flows.py", "tests/tes
 FIGURES = ("tests/test_stats*.py", "tests/test_figures*.py", "tests/test_cli.py")
 WEBHOOK = ("tests/test_webhook.py", "tests/test_webhook_properties.py")
 CRYPTO = ("tests/test_crypto.py", *WEBHOOK)
-ROUTER = ("tests/test_nlp_*.py",)
+ROUTER = ("tests/test_nlp_urgency_over.py", "tests/test_nlp_router.py")  # the urgency tests (the rest take minutes)
 PEOPLE = ("tests/test_identity.py", "tests/test_ticket_flows.py", "tests/test_cli.py", "tests/test_roster_*.py")
 
 
@@ -141,7 +141,8 @@ MUTATIONS = [
              '"".join(sorted(parts))', '"".join(parts)', WEBHOOK),
     # ---- nlp: the urgency rules
     Mutation("negation ignored by urgency", "nlp/analyser.py",
-             "if denials and norm.endswith(denials, max(0, pos - 6), pos):", "if False:", ROUTER, bug="5"),
+             "if denials and norm.endswith(denials, max(0, pos - 6), pos):", "if False:",
+             (*ROUTER, "tests/test_nlp_fitted.py"), bug="5"),
     Mutation("a hedged danger word is urgent", "nlp/analyser.py",
              "if ci in hedged or (ci in past and ci not in present):", "if ci in past and ci not in present:",
              ROUTER),
