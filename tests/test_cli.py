@@ -60,7 +60,7 @@ def test_a_person_without_wechat_binds_by_invite_when_chatting(workdir: Path) ->
     assert invoke("import-roster", str(roster)).exit_code == 0
     chat = invoke("chat", "--as", "15900000009", input="待分派\n")
     assert "绑定 邀请码" in chat.output and "新来的同志，绑定成功" in chat.output
-    assert "待分派" in chat.output or "没有待分派" in chat.output
+    assert "现在没有待分派的工单。" in chat.output  # a staff command, answered as to staff (the demo queue is empty)
 
 
 def test_invite_prints_the_code_on_its_last_line(workdir: Path) -> None:

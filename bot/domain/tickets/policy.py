@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from bot.domain.assignment import STAFF
+from bot.domain.assignment import BRANCH_SECRETARY, BUILDING_HEAD, MEMBER, STAFF
 from bot.domain.console_access import is_wide_staff
 from bot.domain.tickets.core import DeskCore
 from bot.models import (
@@ -68,8 +68,23 @@ class DeskPolicy(DeskCore):
         return any(person.id in (data or {}).get("notified", []) for data in events)
 
 
-    def _level_of(self, person: Person, ticket: Ticket) -> str:
-        return STAFF if self._staff_of(person, ticket) else ticket.level
+    async def _may_accept(self, person: Person, ticket: Ticket) -> bool:
+        """The accept rule: the assignee, staff of its community, or (urgent
+        tickets only) someone the urgent fan-out told."""
+        return ticket.assignee_id == person.id or self._staff_of(person, ticket) or \
+            await self._urgent_notified(person, ticket)
+
+    async def _level_of(self, person: Person, ticket: Ticket) -> str:
+        """The level `person` holds `ticket` at: staff, else their place on its chain
+        (a building head taking an urgent ticket holds it as building head)."""
+        if self._staff_of(person, ticket):
+            return STAFF
+        chain = await self.chain_for(ticket)
+        for level in (MEMBER, BUILDING_HEAD, BRANCH_SECRETARY):
+            holder = chain.person_at(level)
+            if holder is not None and holder.id == person.id:
+                return level
+        return ticket.level
 
 
     async def _in_community(self, person: Person, community_id: int) -> bool:

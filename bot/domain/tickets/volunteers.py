@@ -76,9 +76,7 @@ class VolunteerDesk(DeskPolicy):
         fields = self.ticket_fields(ticket)
         if ticket.state == ACCEPTED and ticket.assignee_id == person.id:
             return Outcome(False, "accept.already_yours", fields, ticket)
-        allowed = ticket.assignee_id == person.id or self._staff_of(person, ticket) or \
-            await self._urgent_notified(person, ticket)
-        if not allowed:
+        if not await self._may_accept(person, ticket):
             return Outcome(False, "refused.not_assigned", fields, ticket)
         if ticket.state not in (OPEN, ASSIGNED):
             if ticket.state == ACCEPTED and ticket.assignee_id is not None:
@@ -87,7 +85,7 @@ class VolunteerDesk(DeskPolicy):
             return Outcome(False, "refused.state", fields, ticket)
         before = ticket.state
         on_time = ticket.accept_due_at is None or self.now <= ticket.accept_due_at
-        level = ticket.level if ticket.assignee_id == person.id else self._level_of(person, ticket)
+        level = ticket.level if ticket.assignee_id == person.id else await self._level_of(person, ticket)
         if not await self.transition(ticket, ACCEPTED, (OPEN, ASSIGNED), assignee_id=person.id,
                                       accepted_at=self.now, level=level):
             winner = await self.session.get(Person, ticket.assignee_id) if ticket.assignee_id else None
