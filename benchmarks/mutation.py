@@ -196,7 +196,8 @@ def pytest(tree: Path, files: list[str], engines: str, timeout: float) -> tuple[
         done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return "timeout", time.monotonic() - started, ""
-    tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-3:])
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    tail = "\n".join([line for line in lines if line.startswith(("FAILED", "ERROR"))][:1] or lines[-1:])
     return ("passed" if done.returncode == 0 else "failed"), time.monotonic() - started, tail
 
 
@@ -274,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                 free.append(tree)
             label = f"bug {m.bug}" if m.bug else ""
             print(f"{result.verdict:<11} {label:<6} {m.name:<62} {m.path:<36} {result.seconds:5.0f} s"
-                  f"{'  ' + result.detail if result.verdict == 'not applied' else ''}", flush=True)
+                  f"{'  ' + result.detail if result.detail else ''}", flush=True)
             return result
 
         with ThreadPoolExecutor(max_workers=len(trees)) as pool:
