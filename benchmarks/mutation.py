@@ -57,8 +57,10 @@ class Mutation:
 MUTATIONS = [
     # ---- bot/domain/tickets: who may do what
     Mutation("a merged follower may cancel the ticket", "bot/domain/tickets/residents.py",
-             'if ticket.openid != sender.openid:\n            return Outcome(False, "ticket.not_yours"',
-             'if False:\n            return Outcome(False, "ticket.not_yours"',
+             'if not self.owns(sender.openid, ticket):\n            return Outcome(False, "security.owner_only", '
+             '{"no": ticket.id})\n        before = ticket.state',
+             'if False:\n            return Outcome(False, "security.owner_only", {"no": ticket.id})\n'
+             '        before = ticket.state',
              TICKETS, bug="1"),
     Mutation("a volunteer not notified may accept an urgent ticket", "bot/domain/tickets/policy.py",
              'return any(person.id in (data or {}).get("notified", []) for data in events)',
@@ -66,7 +68,7 @@ MUTATIONS = [
     Mutation("someone other than the assignee may hand back", "bot/domain/tickets/volunteers.py",
              "if ticket.assignee_id != person.id:", "if False:", TICKETS, bug="3"),
     Mutation("staff of any community act on every ticket", "bot/domain/tickets/policy.py",
-             "ticket.community_id is None or ticket.community_id == person.staff_community_id", "True", TICKETS),
+             "return ticket.community_id == person.staff_community_id", "return True", TICKETS),
     Mutation("anyone may work on a ticket in hand", "bot/domain/tickets/policy.py",
              "bool:\n        return ticket.assignee_id == person.id or self._staff_of(person, ticket)\n",
              "bool:\n        return True\n", TICKETS),
@@ -83,7 +85,8 @@ MUTATIONS = [
              "ticket.urge_count >= self.config.tickets.urge_escalate_after",
              "ticket.urge_count > self.config.tickets.urge_escalate_after", TICKETS),
     Mutation("a stranger may act on someone else's ticket", "bot/domain/tickets/residents.py",
-             "if follower is None:", "if False:", TICKETS),
+             'if follower is None:\n                    return Outcome(False, "ticket.not_yours"',
+             'if False:\n                    return Outcome(False, "ticket.not_yours"', TICKETS),
     Mutation("staff may close a closed ticket", "bot/domain/tickets/staff.py",
              "ticket = found.ticket\n        before = ticket.state\n"
              "        if not await self.transition(ticket, CLOSED, (*ACTIVE, RESOLVED), closed_at",
@@ -99,7 +102,7 @@ MUTATIONS = [
     Mutation("urgent requests merge into an open ticket", "bot/domain/tickets/intake.py",
              "or request.urgent or", "or", TICKETS),
     Mutation("followers are not told of progress", "bot/domain/tickets/core.py",
-             "[ticket.openid, *followers]", "[ticket.openid]", TICKETS),
+             "if followers:", "if False:", TICKETS),
     Mutation("two people may win one transition", "bot/domain/tickets/core.py",
              "if affected(result) != 1:", "if False:", TICKETS),
     Mutation("escalation may land on the same person again", "bot/domain/tickets/escalation.py",
@@ -112,7 +115,8 @@ MUTATIONS = [
              "return choose(chain, LEVELS[index + 1])",
              "return choose(chain, LEVELS[min(index + 2, len(LEVELS) - 1)])", TICKETS),
     Mutation("rating 4 counted as unsatisfied", "bot/domain/stats.py",
-             "if ticket.rating >= 4:", "if ticket.rating >= 5:", FIGURES, bug="4"),
+             "satisfied=ticket.rating is not None and ticket.rating >= 4,",
+             "satisfied=ticket.rating is not None and ticket.rating >= 5,", FIGURES, bug="4"),
     Mutation("an expired invite still binds", "bot/domain/identity.py",
              "if invite.expires_at < now:", "if False:", PEOPLE),
     Mutation("an ambiguous address binds the first household", "bot/domain/identity.py",
