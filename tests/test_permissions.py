@@ -407,7 +407,7 @@ async def test_cancel_a_resident_whose_report_was_merged_may_not_cancel_the_tick
     no = await w.ticket_no()
     merged = await w.report(NEIGHBOUR, LIGHTS)
     assert merged.key == "ticket.merged" and merged.ticket is not None and merged.ticket.id == no
-    await w.refuses(w.resident(NEIGHBOUR, "cancel", no), "ticket.not_yours")
+    await w.refuses(w.resident(NEIGHBOUR, "cancel", no), "security.owner_only")
     assert (await w.state(no))[0] == "assigned"
 
 
