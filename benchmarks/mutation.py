@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TICKETS = ("tests/test_permissions.py", "tests/test_ticket_flows.py", "tests/test_ticket_concurrency.py",
            "tests/test_clock.py")
 FIGURES = ("tests/test_stats*.py", "tests/test_figures*.py", "tests/test_cli.py")
-WEBHOOK = ("tests/test_webhook.py", "tests/test_webhook_properties.py")
+WEBHOOK = ("tests/test_webhook.py", "tests/test_webhook_properties.py", "tests/test_security_transport.py")
 CRYPTO = ("tests/test_crypto.py", *WEBHOOK)
 ROUTER = ("tests/test_nlp_urgency_over.py", "tests/test_nlp_router.py")  # the urgency tests (the rest take minutes)
 PEOPLE = ("tests/test_identity.py", "tests/test_ticket_flows.py", "tests/test_cli.py", "tests/test_roster_*.py")
