@@ -10,7 +10,7 @@ import asyncio
 import logging
 import socket
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -100,6 +100,17 @@ def explain_database_error(exc: BaseException, url: str) -> str | None:
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):
         return f"the database server {host} did not answer in time: check [database] url and the network"
     return None
+
+
+async def with_database(url: str, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``work`` with a database for ``url``, disposed of afterwards (a command's one use of it)."""
+    from bot.db import Database
+
+    db = Database(url)
+    try:
+        return await work(db)
+    finally:
+        await db.dispose()
 
 
 def setup_logging(verbose: bool = False) -> None:

@@ -11,7 +11,7 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
-from bot.cli.base import CliState, pass_state, run
+from bot.cli.base import CliState, pass_state, run, with_database
 from bot.db import Database
 from bot.models import OutboxMessage, Person, RoleAudit
 
@@ -55,14 +55,7 @@ def audit(state: CliState, phone: str | None, limit: int, as_json: bool) -> None
     """The audit trail: every role granted, moved to another WeChat, or revoked."""
     config = state.config()
 
-    async def go() -> list[dict[str, Any]]:
-        db = Database(config.database.url)
-        try:
-            return await audit_rows(db, phone, limit)
-        finally:
-            await db.dispose()
-
-    rows = run(go())
+    rows = run(with_database(config.database.url, lambda db: audit_rows(db, phone, limit)))
     for r in rows:
         if as_json:
             click.echo(json.dumps(r, ensure_ascii=False))
@@ -85,14 +78,7 @@ def deliveries(state: CliState, failed: bool, pending: bool, limit: int, as_json
     config = state.config()
     statuses = tuple(s for s, on in (("failed", failed), ("pending", pending)) if on)
 
-    async def go() -> list[dict[str, Any]]:
-        db = Database(config.database.url)
-        try:
-            return await delivery_rows(db, statuses, limit)
-        finally:
-            await db.dispose()
-
-    rows = run(go())
+    rows = run(with_database(config.database.url, lambda db: delivery_rows(db, statuses, limit)))
     for r in rows:
         if as_json:
             click.echo(json.dumps(r, ensure_ascii=False))
