@@ -294,8 +294,10 @@ class TextAnalyser:
         elif confidence < self.threshold:
             category = OTHER
         urgent_p = predicted["urgent"].get("1", 0.0)
-        # when in doubt, urgent: the fitted detector (tuned for recall) or a live danger cue of the rules
-        urgent = r.urgent or urgent_p >= model.thresholds.get("urgent", 0.5)
+        # when in doubt, urgent: the fitted detector (tuned for recall), or a live danger cue of the
+        # rules unless the detector finds it very unlikely (a cue word in a long story of the past)
+        urgent = urgent_p >= model.thresholds.get("urgent", 0.5) or \
+            (r.urgent and urgent_p >= model.thresholds.get("urgent_cue", 0.0))
         kinds = predicted["kind"]
         kind = max(kinds, key=kinds.__getitem__)
         matched = [f"{wrong}→{right}" for wrong, right in r.fixes]

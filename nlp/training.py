@@ -30,6 +30,7 @@ READS: dict[str, tuple[str, ...] | None] = {"intent": None, "category": None, "k
 PRUNE = 0.05  # weights smaller than this are dropped from the file
 MIN_MESSAGES = 2  # a word or n-gram seen in fewer training messages is noise, not evidence
 URGENT_RECALL = 0.95  # the out-of-fold urgent recall the threshold is set for
+CUE_STEPS = tuple(i / 20 for i in range(11))  # candidate floors for the rules' danger cue: 0, 0.05 ... 0.5
 CORRECTION_WEIGHT = 3.0  # a staff correction counts as this many corpus messages
 
 
@@ -144,13 +145,23 @@ def cross_validate(data: Sequence[Example], heads: Sequence[str] = ("urgent",)) 
 
 
 def tune_thresholds(folds: Sequence[Fold]) -> dict[str, float]:
-    """The urgent threshold that keeps URGENT_RECALL of the urgent requests out of
-    fold. (The confidence below which a request goes to staff as ``other`` is a
-    product choice, [nlp] confidence_threshold, not tuned here.)"""
-    urgent_p = sorted(p["urgent"]["1"] for f in folds for e, p in zip(f.rows, f.predictions, strict=True)
-                      if e.intent == "request" and e.urgent)
-    urgent = urgent_p[int(len(urgent_p) * (1 - URGENT_RECALL))] if urgent_p else 0.5
-    return {"urgent": round(min(urgent, 0.5), 4)}
+    """Out of fold: the urgent threshold that keeps URGENT_RECALL of the urgent
+    requests, and ``urgent_cue``, the least probability at which the rules' live
+    danger cue still makes a message urgent: the highest step of CUE_STEPS that
+    catches as many urgent requests as the cue alone would. (The confidence below
+    which a request goes to staff as ``other`` is a product choice, [nlp]
+    confidence_threshold, not tuned here.)"""
+    scored = [(p["urgent"]["1"], "ru:live" in e.features, e.urgent) for f in folds
+              for e, p in zip(f.rows, f.predictions, strict=True) if e.intent == "request"]
+    urgent_p = sorted(p for p, _, urgent in scored if urgent)
+    threshold = round(min(urgent_p[int(len(urgent_p) * (1 - URGENT_RECALL))] if urgent_p else 0.5, 0.5), 4)
+
+    def caught(floor: float) -> int:
+        return sum(1 for p, live, urgent in scored if urgent and (p >= threshold or (live and p >= floor)))
+
+    most = caught(0.0)
+    cue = max(step for step in CUE_STEPS if step <= threshold and caught(step) == most)
+    return {"urgent": threshold, "urgent_cue": cue}
 
 
 def train(analyser: Any, rows: Sequence[Mapping[str, Any]], corrections: Sequence[Mapping[str, Any]] = (),

@@ -86,6 +86,36 @@ def test_danger_now_is_urgent(analyser: TextAnalyser, text: str) -> None:
     assert analyser.analyse(text).urgent
 
 
+def _fold(*rows: tuple[float, bool, bool]) -> training.Fold:
+    """A left-out writer's requests as (urgent probability, rules' live cue, really urgent)."""
+    examples = [training.Example(f"m{i}", "w", "request", "safety", urgent=urgent,
+                                 features={"ru:live": 2.0} if live else {}) for i, (_, live, urgent) in enumerate(rows)]
+    return training.Fold("w", examples, [{"urgent": {"1": p, "0": 1 - p}} for p, _, _ in rows])
+
+
+def test_the_rules_danger_cue_counts_down_to_the_lowest_probability_it_was_needed_at() -> None:
+    urgent = [(0.9, False, True)] * 19 + [(0.45, True, True)]
+    # out of fold the cue caught an urgent request the detector put at 0.2: it counts from 0.2 up
+    needed = training.tune_thresholds([_fold(*urgent, (0.2, True, True), (0.1, True, False))])
+    assert needed["urgent_cue"] == 0.2
+    # never needed: a cue word counts only where the detector itself would say urgent
+    never = training.tune_thresholds([_fold(*[(0.9, False, True)] * 20, (0.1, True, False), (0.3, True, False))])
+    assert never == {"urgent": 0.5, "urgent_cue": 0.5}
+
+
+def test_a_danger_word_told_in_a_pension_question_is_not_urgent(analyser: TextAnalyser) -> None:
+    text = "关于职工养老保险转移的咨询：我父亲突发昏迷住院，出院后单位说他的养老保险要转回老家，请问转移手续怎么办理，需要哪些材料"
+    assert analyser._read(text).urgent  # the rules alone read 昏迷 as danger now
+    assert not analyser.analyse(text).urgent
+
+
+def test_a_request_to_the_province_is_not_read_as_suicide(analyser: TextAnalyser) -> None:
+    # 请省 sounds like 轻生; 请 is never part of a misspelt keyword
+    analysis = analyser.analyse("请省里相关部门尽快核查我们村的土地补偿款去向")
+    assert not any("轻生" in word for word in analysis.matched)
+    assert not analysis.urgent
+
+
 FAMILY = ["小区的充电桩坏了，电动车充不进电", "充电桩扫码没反应，是不是断电了", "北门那排充电桩全部不通电",
           "充电桩插上去灯不亮", "楼下充电桩跳闸了，充不了", "充电桩一直显示故障", "电动车充电桩不能用了",
           "充电桩的插座烧坏了一个", "那几个充电桩都没电", "充电桩投币了也不通电"]
