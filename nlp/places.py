@@ -124,8 +124,12 @@ class PlaceFinder:
         self._landmark, self._spot = _landmark_pattern(places)
         self._standalone = frozenset(places.get("standalone_landmarks", []))
         self._landmark_suffixes = sorted(places.get("landmark_suffixes", []), key=len, reverse=True)
-        self._stop_prefix_list = sorted({*self.stop_prefixes, *places.get("landmark_stop_words", [])},
-                                        key=len, reverse=True)
+        # some stop prefixes begin real landmarks (新泉镇, 老电影院): those are not skipped there
+        may_start = set(places.get("landmark_may_start", []))
+        self._stop_prefix_list = sorted({*(w for w in self.stop_prefixes if w not in may_start),
+                                         *places.get("landmark_stop_words", [])}, key=len, reverse=True)
+        self._not_names = tuple(places.get("landmark_not_names", []))
+        self._weak_spots = frozenset(places.get("weak_spots", []))
         self._landmark_breaks = frozenset("".join(places.get("landmark_breaks", [])))
         self._roster: re.Pattern[str] | None = None
         self._roster_names: dict[str, str] = {}
@@ -229,19 +233,27 @@ class PlaceFinder:
             suffix = next((x for x in self._landmark_suffixes if text.endswith(x, start, name_end)), "")
             if not suffix:  # the name ends with a community or village after a town
                 suffix = next((x for x in ("社区", "村", "居委会") if text.endswith(x, start, name_end)), "")
-            if suffix in self._standalone:
+            if suffix in self._standalone or text[start:name_end] in self._standalone:
                 shortest = 0  # 菜市场, 二中: a landmark by itself
             elif (len(suffix) >= 2 and suffix not in _GENERIC_SUFFIXES) or m.group("number"):
                 shortest = 1
             else:
                 shortest = 2
-            if name_end - len(suffix) - start < shortest:
-                continue  # a bare or generic word (路, 社区, 建议社区) is not a place; 县医院 is
+            if name_end - len(suffix) - start < shortest or text.endswith(self._not_names, start, name_end):
+                continue  # a bare or generic word (路, 社区, 建议社区, 走路) is not a place; 县医院 is
             span = original[start:m.end()].strip()
             if span:
                 return Place(span, name=text[start:name_end])
-        spot = self._spot.search(text) if self._spot is not None else None
-        return Place(original[spot.start():spot.end()].strip()) if spot else NO_PLACE
+        return self._spot_place(text, original)
+
+    def _spot_place(self, text: str, original: str) -> Place:
+        """The first spot named (a weak one such as 楼下 only when there is no other)."""
+        first_weak = None
+        for spot in self._spot.finditer(text) if self._spot is not None else ():
+            if spot.group("spot") not in self._weak_spots:
+                return Place(original[spot.start():spot.end()].strip())
+            first_weak = first_weak or spot
+        return Place(original[first_weak.start():first_weak.end()].strip()) if first_weak else NO_PLACE
 
     def _skip_stop_prefixes(self, text: str, start: int, end: int) -> int:
         moved = True
@@ -336,12 +348,16 @@ def _landmark_pattern(places: dict[str, Any]) -> tuple[re.Pattern[str] | None, r
     alt = lambda words: "|".join(re.escape(w) for w in words)  # noqa: E731
     relation = rf"(?:(?:那个|那条|的)?(?:{alt(relations)}))?" if relations else ""
     # 朋口镇朋来社区: a town, then its community or village; 西街62号: a street's house number
-    inner = r"(?:[\u4e00-\u9fff]{1,4}?(?:社区|村|居委会))?"
+    inner = r"(?:[\u4e00-\u9fff]{0,4}?(?:社区|村|居委会))?"
     number = r"(?P<number>[0-9]{1,4}号(?!楼|栋|单元|室))?"
     named = (rf"(?P<name>[\u4e00-\u9fff0-9A-Za-z]{{0,8}}?(?:{alt(suffixes)}){inner}){number}{relation}"
              if suffixes else "")
+    owners = sorted(set(places.get("spot_owners", [])), key=len, reverse=True)
     lead = rf"(?:(?:{alt(relations)})(?:那条|那个|的)?)?" if relations else ""
-    spot = rf"{lead}(?:{alt(spots)})" if spots else ""
+    owner = rf"(?:(?:{alt(owners)})(?:的|那个)?)?" if owners else ""
+    owned = sorted(set(places.get("owned_spots", [])), key=len, reverse=True)
+    owned_alt = rf"|(?:{alt(owners)})(?:的|那个)?(?P<owned>{alt(owned)})" if owners and owned else ""
+    spot = rf"{lead}(?:{owner}(?P<spot>{alt(spots)}){owned_alt}){relation}" if spots else ""
     return (re.compile(named) if named else None), (re.compile(spot) if spot else None)
 
 

@@ -65,6 +65,13 @@ def test_a_long_message_marks_its_title_and_its_ask() -> None:
     ("后面那条小巷子的路灯坏了", "后面那条小巷子"),
     ("朋口镇朋来社区有人乱倒垃圾", "朋口镇朋来社区"),
     ("文川花园东门的道闸坏了", "文川花园东门"),
+    ("新泉镇那边的自来水又黄又浑", "新泉镇那边"),
+    ("施工的渣土车把东街社区门口那段路压坏了", "东街社区门口"),
+    ("表扬一下我们西街的环卫工钟阿姨", "西街"),
+    ("对门天天往我家门口扫垃圾", "我家门口"),
+    ("楼下那家在公共的走廊上砌了个墙", "走廊"),
+    ("保安半夜放抖音，我家就在岗亭边上，睡不着", "岗亭边上"),
+    ("楼到里面有人贴小广告", "楼到里"),
 ])
 def test_places_are_found_as_people_name_them(analyser: TextAnalyser, text: str, span: str) -> None:
     assert analyser.parse_place(text).text == span
@@ -73,6 +80,9 @@ def test_places_are_found_as_people_name_them(analyser: TextAnalyser, text: str,
 def test_a_generic_word_is_not_a_place(analyser: TextAnalyser) -> None:
     assert analyser.parse_place("建议社区多组织点活动").text == ""
     assert analyser.parse_place("我们小区的路灯坏了").text == ""
+    assert analyser.parse_place("路灯不亮，晚上走路看不见").text == ""
+    assert analyser.parse_place("门口那堆垃圾你们来收一下").text == ""  # whose door? not a place
+    assert analyser.parse_place("想问社区能不能上门").text == ""
 
 
 @pytest.mark.parametrize("text", ["没有闻到煤气味了，应该是搞错了", "上个月着过火，现在没事了", "怕以后电线老化着火"])
@@ -104,7 +114,8 @@ def test_the_rules_danger_cue_counts_down_to_the_lowest_probability_it_was_neede
 
 
 def test_a_danger_word_told_in_a_pension_question_is_not_urgent(analyser: TextAnalyser) -> None:
-    text = "关于职工养老保险转移的咨询：我父亲突发昏迷住院，出院后单位说他的养老保险要转回老家，请问转移手续怎么办理，需要哪些材料"
+    text = ("关于职工养老保险转移的咨询：我父亲突发昏迷住院，出院后单位说他的养老保险要转回老家，"
+            "请问转移手续怎么办理，需要哪些材料")
     assert analyser._read(text).urgent  # the rules alone read 昏迷 as danger now
     assert not analyser.analyse(text).urgent
 
