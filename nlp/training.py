@@ -23,7 +23,7 @@ from nlp.model import Head, Model
 CORPUS_DIR = Path(__file__).resolve().parent / "corpus"
 HELD_OUT = ("mixed_residents",)
 HEADS = ("intent", "category", "urgent", "kind")
-C = {"intent": 4.0, "category": 4.0, "urgent": 2.0, "kind": 2.0}  # inverse regularisation per head
+C = {"intent": 4.0, "category": 4.0, "urgent": 32.0, "kind": 2.0}  # inverse regularisation per head (LOWO-measured)
 # Feature namespaces each head reads (see nlp.features); None reads them all. Measured:
 # urgency restricted to words and the rules' cues did worse out of fold than on everything.
 READS: dict[str, tuple[str, ...] | None] = {"intent": None, "category": None, "kind": None, "urgent": None}
