@@ -82,10 +82,19 @@ def spans_overlap(text: str, gold: str, got: str) -> bool:
     """Whether the place found overlaps the labelled one in ``text`` (both empty counts as right)."""
     if not gold or not got:
         return not gold and not got
-    g, p = text.find(gold), text.find(got)
-    if g < 0 or p < 0:
-        return gold in got or got in gold
-    return g < p + len(got) and p < g + len(gold)
+    if gold in got or got in gold:
+        return True
+    # the found span carries no position: any of its occurrences may be the one meant
+    golds, gots = _starts(text, gold), _starts(text, got)
+    return any(g < p + len(got) and p < g + len(gold) for g in golds for p in gots)
+
+
+def _starts(text: str, part: str) -> list[int]:
+    out, i = [], text.find(part)
+    while i >= 0:
+        out.append(i)
+        i = text.find(part, i + 1)
+    return out
 
 
 def _label(intent: str, category: str) -> str:
