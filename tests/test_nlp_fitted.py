@@ -83,6 +83,9 @@ def test_a_generic_word_is_not_a_place(analyser: TextAnalyser) -> None:
     assert analyser.parse_place("路灯不亮，晚上走路看不见").text == ""
     assert analyser.parse_place("门口那堆垃圾你们来收一下").text == ""  # whose door? not a place
     assert analyser.parse_place("想问社区能不能上门").text == ""
+    assert analyser.parse_place("想表扬一下社区的电工吴师傅").text == ""
+    assert analyser.parse_place("那个我孙子要上小学了，学校说要户口本").text == ""
+    assert analyser.parse_place("今年重阳节社区有没有什么活动").text == ""
 
 
 @pytest.mark.parametrize("text", ["没有闻到煤气味了，应该是搞错了", "上个月着过火，现在没事了", "怕以后电线老化着火"])
@@ -147,3 +150,13 @@ def test_twenty_staff_corrections_teach_the_router_a_family_of_messages() -> Non
     analyser.use_model(model)
     assert [analyser.analyse(t).category for t in unseen] == ["utilities", "utilities"]
     assert analyser.analyse("楼道灯坏了").category == "facilities"  # the rest is untouched
+
+
+def test_a_place_found_in_the_title_overlaps_the_same_place_labelled_in_the_body() -> None:
+    from nlp.evaluation import spans_overlap
+
+    text = "关于北大路路灯不亮的问题。北大路从农业银行往北那段路灯全不亮"
+    assert spans_overlap(text, "北大路从农业银行往北那段", "北大路")
+    assert spans_overlap(text, "", "")
+    assert not spans_overlap(text, "农业银行", "")
+    assert not spans_overlap("西街62号门口有垃圾，东街也有", "西街62号门口", "东街")
