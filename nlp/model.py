@@ -36,31 +36,67 @@ class Model:
     thresholds: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
 
+    # Derived at construction for serving: the heads' classes laid end to end in one score vector,
+    # each feature's weights as (position in that vector, weight), and for ``explain`` each
+    # (head, class) -> feature -> its weights. Same weights, same order of additions as the table.
+    _intercepts: list[float] = field(init=False, repr=False, compare=False)
+    _flat: dict[str, tuple[tuple[int, float], ...]] = field(init=False, repr=False, compare=False)
+    _spans: list[tuple[str, list[str], int, int]] = field(init=False, repr=False, compare=False)
+    _by_class: dict[tuple[str, str], dict[str, tuple[float, ...]]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        offsets: list[int] = []
+        self._intercepts, self._spans = [], []
+        for name, head in self.heads.items():
+            offsets.append(len(self._intercepts))
+            self._spans.append((name, head.classes, len(self._intercepts), len(self._intercepts) + len(head.classes)))
+            self._intercepts.extend(head.intercept)
+        self._flat = {feature: tuple((offsets[h] + i, w) for h, i, w in row) for feature, row in self.table.items()}
+        names = list(self.heads)
+        by_index: dict[tuple[int, int], dict[str, list[float]]] = {}
+        for feature, row in self.table.items():
+            for h, i, w in row:
+                by_index.setdefault((h, i), {}).setdefault(feature, []).append(w)
+        self._by_class = {(names[h], self.heads[names[h]].classes[i]): {f: tuple(ws) for f, ws in table.items()}
+                          for (h, i), table in by_index.items()
+                          if 0 <= h < len(names) and 0 <= i < len(self.heads[names[h]].classes)}
+
     def predict(self, features: Mapping[str, float]) -> dict[str, dict[str, float]]:
         """Every head's class probabilities for one feature vector."""
-        heads = list(self.heads.values())
-        scores = [list(head.intercept) for head in heads]
-        table = self.table
+        scores = self._intercepts.copy()
+        flat = self._flat
         for name, value in features.items():
-            row = table.get(name)
+            row = flat.get(name)
             if row is not None:
-                for h, i, w in row:
-                    scores[h][i] += w * value
+                for k, w in row:
+                    scores[k] += w * value
         out = {}
-        for (name, head), raw in zip(self.heads.items(), scores, strict=True):
+        exp = math.exp
+        for name, classes, a, b in self._spans:
+            raw = scores[a:b]
             top = max(raw)
-            exps = [math.exp(x - top) for x in raw]
+            exps = [exp(x - top) for x in raw]
             total = sum(exps)
-            out[name] = {c: e / total for c, e in zip(head.classes, exps, strict=True)}
+            out[name] = {c: e / total for c, e in zip(classes, exps, strict=True)}
         return out
 
     def explain(self, features: Mapping[str, float], head: str, label: str, n: int = 6) -> list[str]:
         """The features that pushed ``head`` most towards ``label``, strongest first."""
-        h = list(self.heads).index(head)
-        i = self.heads[head].classes.index(label)
-        pushes = sorted(((w * value, name) for name, value in features.items()
-                         for hh, ii, w in self.table.get(name, ()) if hh == h and ii == i and w * value > 0),
-                        reverse=True)
+        if head not in self.heads or label not in self.heads[head].classes:
+            raise ValueError(f"{head!r} has no class {label!r}")  # as list.index did
+        weights = self._by_class.get((head, label))
+        if not weights:
+            return []
+        get = weights.get
+        pushes = []
+        for name, value in features.items():
+            ws = get(name)
+            if ws is not None:
+                for w in ws:
+                    push = w * value
+                    if push > 0:
+                        pushes.append((push, name))
+        pushes.sort(reverse=True)
         return [name for _, name in pushes[:n]]
 
     def save(self, path: Path) -> None:
