@@ -29,42 +29,45 @@ class Head:
 
 @dataclass
 class Model:
-    """The heads and one table of all their weights: ``feature -> ((head, class, weight), ...)``."""
+    """The heads and one table of all their weights.
+
+    Served as one score vector of every head's classes laid end to end: ``flat``
+    holds each feature's weights as ``(position in that vector, weight)``, in
+    the order of the heads and of the weights file, and ``by_position`` each
+    position's ``feature -> weight`` for ``explain``. Both are made in one pass
+    by ``build``; ``table`` (``feature -> ((head, class, weight), ...)``) is
+    derived from them when asked for.
+    """
 
     heads: dict[str, Head]
-    table: dict[str, tuple[tuple[int, int, float], ...]]
+    flat: dict[str, list[tuple[int, float]]]
+    by_position: list[dict[str, float]]
     thresholds: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
-
-    # Derived at construction for serving: the heads' classes laid end to end in one score vector,
-    # each feature's weights as (position in that vector, weight), and for ``explain`` each
-    # (head, class) -> feature -> its weights. Same weights, same order of additions as the table.
+    # (position, feature) -> every weight, for the rare feature with two weights for one class
+    repeated: dict[tuple[int, str], list[float]] = field(default_factory=dict)
     _intercepts: list[float] = field(init=False, repr=False, compare=False)
-    _flat: dict[str, tuple[tuple[int, float], ...]] = field(init=False, repr=False, compare=False)
     _spans: list[tuple[str, list[str], int, int]] = field(init=False, repr=False, compare=False)
-    _by_class: dict[tuple[str, str], dict[str, tuple[float, ...]]] = field(init=False, repr=False, compare=False)
+    _positions: list[tuple[int, int]] = field(init=False, repr=False, compare=False)  # -> (head, class)
 
     def __post_init__(self) -> None:
-        offsets: list[int] = []
-        self._intercepts, self._spans = [], []
-        for name, head in self.heads.items():
-            offsets.append(len(self._intercepts))
-            self._spans.append((name, head.classes, len(self._intercepts), len(self._intercepts) + len(head.classes)))
+        self._intercepts, self._spans, self._positions = [], [], []
+        for h, (name, head) in enumerate(self.heads.items()):
+            start = len(self._intercepts)
+            self._spans.append((name, head.classes, start, start + len(head.classes)))
             self._intercepts.extend(head.intercept)
-        self._flat = {feature: tuple((offsets[h] + i, w) for h, i, w in row) for feature, row in self.table.items()}
-        names = list(self.heads)
-        by_index: dict[tuple[int, int], dict[str, list[float]]] = {}
-        for feature, row in self.table.items():
-            for h, i, w in row:
-                by_index.setdefault((h, i), {}).setdefault(feature, []).append(w)
-        self._by_class = {(names[h], self.heads[names[h]].classes[i]): {f: tuple(ws) for f, ws in table.items()}
-                          for (h, i), table in by_index.items()
-                          if 0 <= h < len(names) and 0 <= i < len(self.heads[names[h]].classes)}
+            self._positions.extend((h, i) for i in range(len(head.classes)))
+
+    @property
+    def table(self) -> dict[str, tuple[tuple[int, int, float], ...]]:
+        """Every weight: ``feature -> ((head, class, weight), ...)``."""
+        positions = self._positions
+        return {feature: tuple((*positions[k], w) for k, w in row) for feature, row in self.flat.items()}
 
     def predict(self, features: Mapping[str, float]) -> dict[str, dict[str, float]]:
         """Every head's class probabilities for one feature vector."""
         scores = self._intercepts.copy()
-        flat = self._flat
+        flat = self.flat
         for name, value in features.items():
             row = flat.get(name)
             if row is not None:
@@ -82,17 +85,16 @@ class Model:
 
     def explain(self, features: Mapping[str, float], head: str, label: str, n: int = 6) -> list[str]:
         """The features that pushed ``head`` most towards ``label``, strongest first."""
-        if head not in self.heads or label not in self.heads[head].classes:
-            raise ValueError(f"{head!r} has no class {label!r}")  # as list.index did
-        weights = self._by_class.get((head, label))
-        if not weights:
-            return []
+        h = list(self.heads).index(head)
+        k = self._spans[h][2] + self.heads[head].classes.index(label)
+        weights = self.by_position[k] if k < len(self.by_position) else {}
         get = weights.get
+        repeated = self.repeated
         pushes = []
         for name, value in features.items():
-            ws = get(name)
-            if ws is not None:
-                for w in ws:
+            weight = get(name)
+            if weight is not None:
+                for w in repeated[k, name] if repeated and (k, name) in repeated else (weight,):
                     push = w * value
                     if push > 0:
                         pushes.append((push, name))
@@ -114,12 +116,28 @@ class Model:
     def build(cls, heads: Mapping[str, tuple[Head, Mapping[str, list[tuple[int, float]]]]],
               thresholds: Mapping[str, float] | None = None, meta: Mapping[str, Any] | None = None) -> Model:
         """A model from each head and its weights (``feature -> [(class, weight), ...]``)."""
-        table: dict[str, list[tuple[int, int, float]]] = {}
-        for h, (_, weights) in enumerate(heads.values()):
+        flat: dict[str, list[tuple[int, float]]] = {}
+        by_position: list[dict[str, float]] = []
+        repeated: dict[tuple[int, str], list[float]] = {}
+        start = 0
+        for head, weights in heads.values():
+            by_position.extend({} for _ in head.classes)
             for feature, row in weights.items():
-                table.setdefault(feature, []).extend((h, int(i), float(w)) for i, w in row)
-        return cls({name: head for name, (head, _) in heads.items()}, {k: tuple(v) for k, v in table.items()},
-                   dict(thresholds or {}), dict(meta or {}))
+                entries = [(start + int(i), float(w)) for i, w in row]
+                existing = flat.get(feature)
+                if existing is None:
+                    flat[feature] = entries
+                else:
+                    existing.extend(entries)
+                for k, w in entries:
+                    at = by_position[k]
+                    if feature in at:
+                        repeated.setdefault((k, feature), [at[feature]]).append(w)
+                    else:
+                        at[feature] = w
+            start += len(head.classes)
+        return cls({name: head for name, (head, _) in heads.items()}, flat, by_position,
+                   dict(thresholds or {}), dict(meta or {}), repeated)
 
     @classmethod
     def load(cls, path: Path = DEFAULT_WEIGHTS) -> Model | None:
