@@ -157,8 +157,9 @@ def cut(text: str) -> list[str]:
     return out
 
 
-# dictionary entry -> (its count, log(count or 1) - log(total)), filled as entries are met;
-# bounded by the dictionary (only its entries are kept), dropped if the dictionary changes
+# dictionary entry -> (its count, log(count or 1) - log(total)), filled as entries are met (only
+# the dictionary's entries are kept); dropped if the dictionary changes or it grows past _LOGP_MAX
+_LOGP_MAX = 200_000
 _logp: dict[str, tuple[int, float]] = {}
 _logp_of: tuple[int, int] = (0, 0)
 
@@ -166,7 +167,7 @@ _logp_of: tuple[int, int] = (0, 0)
 def _log_probabilities(tk: JiebaTokenizer) -> dict[str, tuple[int, float]]:
     global _logp, _logp_of
     key = (id(tk.FREQ), tk.total)
-    if key != _logp_of:
+    if key != _logp_of or len(_logp) > _LOGP_MAX:
         _logp, _logp_of = {}, key
     return _logp
 
