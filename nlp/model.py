@@ -88,16 +88,14 @@ class Model:
         h = list(self.heads).index(head)
         k = self._spans[h][2] + self.heads[head].classes.index(label)
         weights = self.by_position[k] if k < len(self.by_position) else {}
-        get = weights.get
         repeated = self.repeated
         pushes = []
-        for name, value in features.items():
-            weight = get(name)
-            if weight is not None:
-                for w in repeated[k, name] if repeated and (k, name) in repeated else (weight,):
-                    push = w * value
-                    if push > 0:
-                        pushes.append((push, name))
+        for name in features.keys() & weights.keys():  # any order: the pushes are sorted
+            value = features[name]
+            for w in repeated[k, name] if repeated and (k, name) in repeated else (weights[name],):
+                push = w * value
+                if push > 0:
+                    pushes.append((push, name))
         pushes.sort(reverse=True)
         return [name for _, name in pushes[:n]]
 
