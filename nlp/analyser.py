@@ -97,6 +97,12 @@ class _Compiled:
             return term is not None and bool(term.categories or term.flags or term.kinds)
 
         self.places = PlaceFinder(rules.places, is_vocabulary)
+        # per-message lookups, made once
+        self.kind_order = {k: i for i, k in enumerate(rules.kind_order)}
+        self.past_suffix = tuple(rules.past_suffix)
+        self.negated_before = tuple(rules.negated_before)
+        self.urgent_combo_words = [frozenset(w for group in combo for w in group) for combo in rules.urgent_combos]
+        self.negated_share = float(rules.scope.get("negated_category", 0.3))
 
 
 class TextAnalyser:
@@ -439,7 +445,7 @@ class TextAnalyser:
         for (code, label), value in best.items():
             out.scores[code] = out.scores.get(code, 0.0) + value
             out.evidence.setdefault(code, {})[label] = value
-        share = float(c.rules.scope.get("negated_category", 0.3))
+        share = c.negated_share
         for code in out.negated:
             if code in out.scores:
                 out.scores[code] *= share
@@ -485,8 +491,8 @@ class TextAnalyser:
                     hedged.add(ci)
             if m.term.urgent:
                 cues.append(m)
-        suffixes = tuple(rules.past_suffix)
-        denials = tuple(rules.negated_before)
+        suffixes = self._c.past_suffix
+        denials = self._c.negated_before
 
         def live(pos: int, end: int) -> bool:
             ci = clauses.of(pos)
@@ -502,7 +508,9 @@ class TextAnalyser:
             if live(m.start, m.end):
                 return True, [m.term.text if m.typed is None else f"{m.typed}→{m.term.text}"]
         if parts:
-            for combo in rules.urgent_combos:
+            for combo, combo_words in zip(rules.urgent_combos, self._c.urgent_combo_words, strict=True):
+                if combo and combo_words.isdisjoint(parts):
+                    continue  # none of its words is in the message
                 hits: list[str] = []
                 for group in combo:
                     hit = next((w for w in group if any(live(m.start, m.end) for m in parts.get(w, ()))), None)
@@ -529,7 +537,7 @@ class TextAnalyser:
             scores["help"] = scores.get("help", 0.0) + rules.kind_urgent_help
         default = rules.kind_default
         scores[default] = max(scores.get(default, 0.0), rules.kind_default_score)
-        order = {k: i for i, k in enumerate(rules.kind_order)}
+        order = self._c.kind_order
         kind = min(scores, key=lambda k: (-scores[k], order.get(k, 99)))
         return kind, words.get(kind, [])
 

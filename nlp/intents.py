@@ -32,6 +32,7 @@ _REFERENCE_HINTS = ("报", "反映", "提交", "投诉", "提了", "提过")
 _TICKET_OR_STAR_HINTS = ("#", "号", "工单", "单子", "编号", "星", "分")
 _QUESTION = ("如何", "怎么", "怎样", "什么", "咋", "啥", "有没有", "是不是")
 _CONTENT = re.compile(r"[^\W_]")
+_ANY_DIGIT = re.compile(r"[0-9]")
 _INVITE = re.compile(r"邀请码\s?[:：#]?\s?([0-9a-z]{4,12})")
 _BARE_INVITE = re.compile(r"(?<![0-9])([0-9]{6})(?![0-9])")
 
@@ -79,6 +80,8 @@ class IntentDetector:
     # ------------------------------------------------------------ tickets
     def _numbers(self, text: str) -> list[tuple[int, int, int, bool]]:
         """Every ticket-like number: (value, start, end, explicit form)."""
+        if _ANY_DIGIT.search(text) is None:
+            return []  # every form has an ASCII digit
         out = []
         for m in self._explicit.finditer(text):
             group = next(i for i in range(1, (m.lastindex or 1) + 1) if m.group(i))

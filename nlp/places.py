@@ -122,12 +122,22 @@ class PlaceFinder:
         self.stop_last = set(places.get("stop_last_chars", []))
         self.is_vocabulary = is_vocabulary or (lambda word: False)
         self._landmark, self._spot = _landmark_pattern(places)
+        # a landmark name ends with one of these words: without one of their first characters the
+        # text has none (one quick look instead of trying the pattern at every position)
+        firsts = "".join(sorted({x[0] for x in places.get("landmark_suffixes", []) if x}))
+        self._landmark_hint = re.compile(f"[{re.escape(firsts)}]") if firsts else None
         self._standalone = frozenset(places.get("standalone_landmarks", []))
         self._landmark_suffixes = sorted(places.get("landmark_suffixes", []), key=len, reverse=True)
         # some stop prefixes begin real landmarks (新泉镇, 老电影院): those are not skipped there
         may_start = set(places.get("landmark_may_start", []))
         self._stop_prefix_list = sorted({*(w for w in self.stop_prefixes if w not in may_start),
                                          *places.get("landmark_stop_words", [])}, key=len, reverse=True)
+        # the first of the list that opens the text, as one pattern (alternatives in the list's order)
+        self._stop_prefix_re = (re.compile("|".join(re.escape(w) for w in self._stop_prefix_list))
+                                if self._stop_prefix_list else None)
+        # the landmark suffixes by length, longest first: at most one of each length ends a name
+        self._landmark_suffix_lengths = sorted({len(x) for x in self._landmark_suffixes}, reverse=True)
+        self._landmark_suffix_set = frozenset(self._landmark_suffixes)
         self._not_names = tuple(places.get("landmark_not_names", []))
         self._weak_spots = frozenset(places.get("weak_spots", []))
         self._landmark_breaks = frozenset("".join(places.get("landmark_breaks", [])))
@@ -225,12 +235,14 @@ class PlaceFinder:
     def _landmark_place(self, text: str, original: str) -> Place:
         """The first landmark, compound, street or town named in ``text`` (else the first spot)
         when nothing more specific is: ``实验小学门口``, ``粮站宿舍``, ``朋口镇朋来社区``, ``楼下``."""
-        for m in self._landmark.finditer(text) if self._landmark is not None else ():
+        landmarks = self._landmark is not None and self._landmark_hint is not None \
+            and self._landmark_hint.search(text) is not None
+        for m in self._landmark.finditer(text) if landmarks and self._landmark is not None else ():
             start, name_end = m.start(), m.end("name")
             cut = max((i for i in range(start, name_end) if text[i] in self._landmark_breaks), default=-1)
             start = cut + 1 if cut >= 0 else start
             start = self._skip_stop_prefixes(text, start, name_end)
-            suffix = next((x for x in self._landmark_suffixes if text.endswith(x, start, name_end)), "")
+            suffix = self._landmark_suffix(text, start, name_end)
             if not suffix:  # the name ends with a community or village after a town
                 suffix = next((x for x in ("社区", "村", "居委会") if text.endswith(x, start, name_end)), "")
             if suffix in self._standalone or text[start:name_end] in self._standalone:
@@ -255,15 +267,24 @@ class PlaceFinder:
             first_weak = first_weak or spot
         return Place(original[first_weak.start():first_weak.end()].strip()) if first_weak else NO_PLACE
 
+    def _landmark_suffix(self, text: str, start: int, end: int) -> str:
+        """The longest landmark suffix that ends ``text[start:end]`` ("" when none)."""
+        for n in self._landmark_suffix_lengths:
+            if end - start >= n and text[end - n:end] in self._landmark_suffix_set:
+                return text[end - n:end]
+        return ""
+
     def _skip_stop_prefixes(self, text: str, start: int, end: int) -> int:
-        moved = True
-        while moved and start < end:
-            moved = False
-            for word in self._stop_prefix_list:
-                if text.startswith(word, start, end):
-                    start += len(word)
-                    moved = True
-                    break
+        """Past the stop words that open ``text[start:end]``, one after another (the first listed
+        that fits each time)."""
+        pattern = self._stop_prefix_re
+        if pattern is None:
+            return start
+        while start < end:
+            m = pattern.match(text, start, end)
+            if m is None or m.end() == start:
+                break
+            start = m.end()
         return start
 
     def _addresses(self, text: str, original: str) -> list[_Candidate]:

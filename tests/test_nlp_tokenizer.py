@@ -51,3 +51,31 @@ def test_in_a_fresh_process_everything_is_loaded_by_initialise_and_jiebas_global
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"  # jieba's global tokenizer was never loaded
+
+
+def _corpus_texts() -> list[str]:
+    import json
+
+    texts = []
+    for path in sorted((ROOT / "nlp" / "corpus").glob("*.jsonl")) + sorted((ROOT / "tests" / "data").glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip() and isinstance(json.loads(line).get("text"), str):
+                texts.append(json.loads(line)["text"])
+    return texts
+
+
+@pytest.mark.parametrize("text", [
+    "", " ", "\r\n", "abc", "a b  c", "3栋2单元501", "ABC123楼道灯", "wifi密码是多少？", "C++和c#", "10.5%的人",
+    "\u3000你好\t世界\n", "😀😀谢谢", "——…～~", "王奶奶家的暖器不热了", "非常感谢非常感谢", "a-b_c.d&e%f",
+    "一二三四五六七八九十百千万", "楼楼楼楼楼楼", "结婚的和尚未结婚的", "南京市长江大桥",
+])
+def test_cut_is_jiebas_precise_mode_without_hmm(text: str) -> None:
+    assert tokenizer.cut(text) == tokenizer.tokenizer().lcut(text, HMM=False)
+
+
+def test_cut_is_jiebas_precise_mode_without_hmm_on_the_corpus() -> None:
+    tk = tokenizer.tokenizer()
+    texts = _corpus_texts()
+    assert len(texts) > 1000
+    differ = [t for t in texts if tokenizer.cut(t) != tk.lcut(t, HMM=False)]
+    assert differ == []
