@@ -466,7 +466,8 @@ class TextAnalyser:
 
     # ------------------------------------------------------------ urgency
     def _urgency(self, norm: str, found: Found, clauses: Clauses) -> tuple[bool, list[str]]:
-        rules = self._c.rules
+        c = self._c  # read once: load() may swap the compiled rules meanwhile
+        rules = c.rules
         past: set[int] = set()
         present: set[int] = set()
         hedged: set[int] = set()
@@ -491,8 +492,8 @@ class TextAnalyser:
                     hedged.add(ci)
             if m.term.urgent:
                 cues.append(m)
-        suffixes = self._c.past_suffix
-        denials = self._c.negated_before
+        suffixes = c.past_suffix
+        denials = c.negated_before
 
         def live(pos: int, end: int) -> bool:
             ci = clauses.of(pos)
@@ -508,7 +509,7 @@ class TextAnalyser:
             if live(m.start, m.end):
                 return True, [m.term.text if m.typed is None else f"{m.typed}→{m.term.text}"]
         if parts:
-            for combo, combo_words in zip(rules.urgent_combos, self._c.urgent_combo_words, strict=True):
+            for combo, combo_words in zip(rules.urgent_combos, c.urgent_combo_words, strict=True):
                 if combo and combo_words.isdisjoint(parts):
                     continue  # none of its words is in the message
                 hits: list[str] = []
@@ -523,7 +524,8 @@ class TextAnalyser:
 
     # --------------------------------------------------------------- kind
     def _kind(self, found: Found, urgent: bool, factor: Factor | None = None) -> tuple[str, list[str]]:
-        rules = self._c.rules
+        c = self._c  # read once: load() may swap the compiled rules meanwhile
+        rules = c.rules
         scores: dict[str, float] = {}
         words: dict[str, list[str]] = {}
         for m in found.kinds:
@@ -537,7 +539,7 @@ class TextAnalyser:
             scores["help"] = scores.get("help", 0.0) + rules.kind_urgent_help
         default = rules.kind_default
         scores[default] = max(scores.get(default, 0.0), rules.kind_default_score)
-        order = self._c.kind_order
+        order = c.kind_order
         kind = min(scores, key=lambda k: (-scores[k], order.get(k, 99)))
         return kind, words.get(kind, [])
 

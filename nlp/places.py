@@ -139,6 +139,7 @@ class PlaceFinder:
         self._landmark_suffix_lengths = sorted({len(x) for x in self._landmark_suffixes}, reverse=True)
         self._landmark_suffix_set = frozenset(self._landmark_suffixes)
         self._not_names = tuple(places.get("landmark_not_names", []))
+        self._name_never_ends = frozenset("".join(places.get("landmark_name_never_ends", [])))
         self._weak_spots = frozenset(places.get("weak_spots", []))
         self._landmark_breaks = frozenset("".join(places.get("landmark_breaks", [])))
         self._roster: re.Pattern[str] | None = None
@@ -251,6 +252,9 @@ class PlaceFinder:
                 shortest = 1
             else:
                 shortest = 2
+            before = name_end - len(suffix) - 1
+            if before >= start and text[before] in self._name_never_ends:
+                start = before + 1  # 救护车进小区, 路过菜市场: the verb ends what came before the name
             if name_end - len(suffix) - start < shortest or text.endswith(self._not_names, start, name_end):
                 continue  # a bare or generic word (路, 社区, 建议社区, 走路) is not a place; 县医院 is
             span = original[start:m.end()].strip()
@@ -262,7 +266,7 @@ class PlaceFinder:
         """The first spot named (a weak one such as 楼下 only when there is no other)."""
         first_weak = None
         for spot in self._spot.finditer(text) if self._spot is not None else ():
-            if spot.group("spot") not in self._weak_spots:
+            if spot.group("owned") or spot.group("spot") not in self._weak_spots:
                 return Place(original[spot.start():spot.end()].strip())
             first_weak = first_weak or spot
         return Place(original[first_weak.start():first_weak.end()].strip()) if first_weak else NO_PLACE
@@ -362,7 +366,9 @@ _GENERIC_SUFFIXES = frozenset(("社区", "小区", "学校", "宿舍", "市场",
 
 
 def _landmark_pattern(places: dict[str, Any]) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
-    """<up to 8 name characters><suffix>[relation], and [relation]<spot>; longest alternatives first."""
+    """The landmark pattern: <up to 8 name characters><suffix>[<town's community or village>][<house
+    number>][relation]; and the spot pattern: [relation]([owner]<spot> | <owner><owned spot>)[relation].
+    Longest alternatives first."""
     suffixes = sorted(set(places.get("landmark_suffixes", [])), key=len, reverse=True)
     relations = sorted(set(places.get("relations", [])), key=len, reverse=True)
     spots = sorted(set(places.get("spots", [])), key=len, reverse=True)

@@ -148,7 +148,9 @@ def tune_thresholds(folds: Sequence[Fold]) -> dict[str, float]:
     """Out of fold: the urgent threshold that keeps URGENT_RECALL of the urgent
     requests, and ``urgent_cue``, the least probability at which the rules' live
     danger cue still makes a message urgent: the highest step of CUE_STEPS that
-    catches as many urgent requests as the cue alone would. (The confidence below
+    catches as many urgent requests as the detector with the cue at any probability
+    would. Only recall decides it (false alarms are left out on purpose: when in
+    doubt, urgent); one urgent request the cue alone caught pins it that low. (The confidence below
     which a request goes to staff as ``other`` is a product choice, [nlp]
     confidence_threshold, not tuned here.)"""
     scored = [(p["urgent"]["1"], "ru:live" in e.features, e.urgent) for f in folds
