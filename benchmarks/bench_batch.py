@@ -12,7 +12,7 @@ that are missing from the database or stored with another reply, and the
 tickets a reply announced that do not exist. Both counts must be 0.
 
     .venv/bin/python benchmarks/bench_batch.py [--duration 10] [--conns 64] [--batch 32] [--rounds 2]
-        [--wait-ms 0] [--kill-after 3] [--roster] [--db sqlite|postgresql] [--no-kill]
+        [--wait-ms 0] [--kill-after 3] [--roster] [--db sqlite|postgresql] [--no-kill] [--profile DIR]
 
 The requests are the shared harness's (../shared/bench/gen_requests.py:
 residents' complaints from 500 senders, plaintext mode), signed for the
@@ -184,8 +184,17 @@ async def measure(a: argparse.Namespace, tmp: Path, name: str, batch_max: int, r
         assert server.proc is not None
         warm = int(len(reqs) * 0.1)
         await drive(server.port, reqs[:warm], a.conns, 2.0)
+        spy = None
+        if a.profile:  # py-spy's collapsed stacks of the measured run
+            spy = await asyncio.to_thread(subprocess.Popen, [
+                str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(server.proc.pid), "--nonblocking",
+                "--rate", "250", "--duration", str(int(a.duration)), "--format", "raw",
+                "--output", str(Path(a.profile) / f"{name}.txt")], stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL)
         cpu0 = cpu_s(server.proc.pid)
         load = await drive(server.port, reqs[warm:], a.conns, a.duration)
+        if spy is not None:
+            await asyncio.to_thread(spy.wait)
         cpu = cpu_s(server.proc.pid) - cpu0
     finally:
         server.stop()
@@ -309,6 +318,7 @@ def main() -> int:
     ap.add_argument("--kill-after", type=float, default=3.0)
     ap.add_argument("--no-kill", action="store_true")
     ap.add_argument("--roster", action="store_true", help="load the example roster first")
+    ap.add_argument("--profile", metavar="DIR", help="record each measured run with py-spy into DIR (collapsed stacks)")
     a = ap.parse_args()
     return asyncio.run(main_async(a))
 
