@@ -75,14 +75,30 @@ def requests(n: int, seed: int) -> list[tuple[str, bytes, int]]:
     return out
 
 
+def tree(pid: int) -> list[int]:
+    """`pid` and its children (the sibling processes of `serve --processes N`)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return [pid]
+    return [pid, *(int(c) for c in children)]
+
+
 def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    """User + system CPU seconds of `pid` and its children so far."""
+    total = 0
+    for p in tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
 
 
 class Server:
-    def __init__(self, config: Path, port: int) -> None:
-        self.config, self.port = config, port
+    def __init__(self, config: Path, port: int, procs: int = 1) -> None:
+        self.config, self.port, self.procs = config, port, procs
         self.proc: subprocess.Popen[bytes] | None = None
 
     async def start(self) -> None:
@@ -91,7 +107,8 @@ class Server:
         self.proc = await asyncio.to_thread(
             subprocess.Popen,
             [sys.executable, "-m", "bot", "--config", str(self.config), "serve", "--port", str(self.port),
-             "--no-worker"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+             "--no-worker", "--processes", str(self.procs)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env={k: v for k, v in os.environ.items() if not k.startswith(("LIANXIN_", "WECHAT_"))})
         deadline = time.monotonic() + 30
         async with aiohttp.ClientSession() as http:
@@ -166,7 +183,12 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def new_db(db: str, tmp: Path, name: str) -> str:
-    return f"sqlite+aiosqlite:///{tmp}/{name}.db" if db == "sqlite" else fresh_pg_database()
+    if db == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp}/{name}.db"
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # it runs its own event loop
+        return pool.submit(fresh_pg_database).result()
 
 
 def prepare(config: Path, roster: bool) -> None:
@@ -178,8 +200,9 @@ async def measure(a: argparse.Namespace, tmp: Path, name: str, batch_max: int, r
                   ) -> dict[str, float]:
     config = write_config(tmp / f"{name}.toml", new_db(a.db, tmp, name), batch_max, a.wait_ms)
     prepare(config, a.roster)
-    server = Server(config, free_port())
+    server = Server(config, free_port(), a.procs)
     await server.start()
+    await asyncio.sleep(1.0 if a.procs > 1 else 0)  # the siblings start after the first process
     try:
         assert server.proc is not None
         warm = int(len(reqs) * 0.1)
@@ -248,16 +271,17 @@ async def kill_check(a: argparse.Namespace, tmp: Path, name: str, batch_max: int
     db_url = new_db(a.db, tmp, name)
     config = write_config(tmp / f"{name}.toml", db_url, batch_max, a.wait_ms)
     prepare(config, a.roster)
-    server = Server(config, free_port())
+    server = Server(config, free_port(), a.procs)
     await server.start()
-
+    await asyncio.sleep(1.0 if a.procs > 1 else 0)
     load = Load()
 
     async def kill_later() -> None:
         await asyncio.sleep(a.kill_after)
         assert server.proc is not None
         load.killed = True
-        os.kill(server.proc.pid, signal.SIGKILL)
+        for pid in tree(server.proc.pid)[::-1]:
+            os.kill(pid, signal.SIGKILL)
         await asyncio.to_thread(server.proc.wait)
 
     await drive(server.port, reqs, a.conns, a.kill_after + 2.0, on_started=kill_later, load=load)
@@ -289,7 +313,7 @@ async def main_async(a: argparse.Namespace) -> int:
             print(f"  round {round_no + 1} {name}: {r['rps']:.0f} req/s, p50 {r['p50']:.1f} ms, "
                   f"p99 {r['p99']:.1f} ms, {r['cpu_us']:.0f} µs CPU/req ({int(r['n'])} ok, "
                   f"{int(r['errors'])} errors)", flush=True)
-    print(f"\n{a.db}, 1 process, plaintext, {a.conns} connections, {a.duration:.0f} s per run, "
+    print(f"\n{a.db}, {a.procs} process(es), plaintext, {a.conns} connections, {a.duration:.0f} s per run, "
           f"best of {a.rounds} (by req/s):")
     best = {name: max(rs, key=lambda r: r["rps"]) for name, rs in results.items()}
     base = best[variants[0][0]]
@@ -310,6 +334,7 @@ async def main_async(a: argparse.Namespace) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    ap.add_argument("--procs", type=int, default=1, help="server processes (PostgreSQL only for > 1)")
     ap.add_argument("--duration", type=float, default=10.0)
     ap.add_argument("--conns", type=int, default=64)
     ap.add_argument("--batch", type=int, default=32, help="batch_max of the batched variant")
@@ -320,6 +345,8 @@ def main() -> int:
     ap.add_argument("--roster", action="store_true", help="load the example roster first")
     ap.add_argument("--profile", metavar="DIR", help="record each measured run with py-spy into DIR (collapsed stacks)")
     a = ap.parse_args()
+    if a.procs > 1 and a.db == "sqlite":
+        raise SystemExit("SQLite serves from one process; use --db postgresql for --procs > 1")
     return asyncio.run(main_async(a))
 
 
