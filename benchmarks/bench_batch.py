@@ -100,6 +100,12 @@ class Server:
     def __init__(self, config: Path, port: int, procs: int = 1) -> None:
         self.config, self.port, self.procs = config, port, procs
         self.proc: subprocess.Popen[bytes] | None = None
+        self.log = config.with_suffix(".log")
+
+    def writer_lines(self) -> list[str]:
+        """The writer's summary line of each process that stopped cleanly."""
+        text = self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
+        return [line.split("writer: ", 1)[1] for line in text.splitlines() if "writer: " in line]
 
     async def start(self) -> None:
         import aiohttp
@@ -108,7 +114,7 @@ class Server:
             subprocess.Popen,
             [sys.executable, "-m", "bot", "--config", str(self.config), "serve", "--port", str(self.port),
              "--no-worker", "--processes", str(self.procs)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log.open("ab"),
             env={k: v for k, v in os.environ.items() if not k.startswith(("LIANXIN_", "WECHAT_"))})
         deadline = time.monotonic() + 30
         async with aiohttp.ClientSession() as http:
@@ -197,7 +203,7 @@ def prepare(config: Path, roster: bool) -> None:
 
 
 async def measure(a: argparse.Namespace, tmp: Path, name: str, batch_max: int, reqs: list[Any]
-                  ) -> dict[str, float]:
+                  ) -> dict[str, Any]:
     config = write_config(tmp / f"{name}.toml", new_db(a.db, tmp, name), batch_max, a.wait_ms)
     prepare(config, a.roster)
     server = Server(config, free_port(), a.procs)
@@ -224,7 +230,7 @@ async def measure(a: argparse.Namespace, tmp: Path, name: str, batch_max: int, r
     n = len(load.latencies)
     return {"rps": n / load.elapsed, "p50": percentile(load.latencies, 0.5) * 1000,
             "p99": percentile(load.latencies, 0.99) * 1000, "cpu_us": cpu / max(n, 1) * 1e6,
-            "errors": load.errors, "n": n}
+            "errors": load.errors, "n": n, "writer": "; ".join(server.writer_lines())}
 
 
 def stored(db_url: str, msg_ids: list[int]) -> tuple[dict[str, str | None], set[int]]:
@@ -302,7 +308,7 @@ async def main_async(a: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="lianxin-batch-"))
     variants = [("per-request", 1), (f"batched-{a.batch}", a.batch)]
     per_round = int(a.duration * 1500) + 2000
-    results: dict[str, list[dict[str, float]]] = {name: [] for name, _ in variants}
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in variants}
     seed = int(time.time())
     for round_no in range(a.rounds):
         for name, batch_max in variants if round_no % 2 == 0 else variants[::-1]:
@@ -313,6 +319,8 @@ async def main_async(a: argparse.Namespace) -> int:
             print(f"  round {round_no + 1} {name}: {r['rps']:.0f} req/s, p50 {r['p50']:.1f} ms, "
                   f"p99 {r['p99']:.1f} ms, {r['cpu_us']:.0f} µs CPU/req ({int(r['n'])} ok, "
                   f"{int(r['errors'])} errors)", flush=True)
+            if r["writer"]:
+                print(f"    {r['writer']}", flush=True)
     print(f"\n{a.db}, {a.procs} process(es), plaintext, {a.conns} connections, {a.duration:.0f} s per run, "
           f"best of {a.rounds} (by req/s):")
     best = {name: max(rs, key=lambda r: r["rps"]) for name, rs in results.items()}

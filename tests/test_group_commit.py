@@ -254,3 +254,81 @@ async def test_retries_across_processes_on_postgresql_get_one_ticket(db: Databas
         assert await count(db, InboundMessage) == 3 * 5
     finally:
         await other_process_db.dispose()
+
+
+async def _nonces(db: Database) -> list[str]:
+    from bot.models import SeenNonce
+
+    async with db.reading() as s:
+        return sorted((await s.scalars(select(SeenNonce.nonce))).all())
+
+
+def _nonce_work(name: str, fail: bool = False) -> Any:
+    from bot.models import SeenNonce
+
+    async def work(session: AsyncSession) -> str:
+        session.add(SeenNonce(nonce=name, dedup_key=name, seen_at=datetime.now(UTC)))
+        if fail:
+            raise RuntimeError("a handler bug")
+        return f"batched {name}"
+    return work
+
+
+@pytest.mark.parametrize("failing", [0, 3, 7])
+async def test_the_items_around_a_failing_one_are_committed_once(db: Database, failing: int) -> None:
+    from bot.models import SeenNonce
+
+    writer = Writer(db, batch_max=8, batch_wait_s=0.05)
+    writer.start()
+
+    def alone(name: str, fail: bool) -> Any:
+        async def run() -> str:
+            async with db.transaction() as session:
+                session.add(SeenNonce(nonce=f"{name}-alone" if fail else name, dedup_key=name,
+                                      seen_at=datetime.now(UTC)))
+            return f"alone {name}"
+        return run
+
+    names = [f"n{i}" for i in range(8)]
+    try:
+        results = await asyncio.gather(*(writer.submit(_nonce_work(n, i == failing), alone(n, i == failing))
+                                         for i, n in enumerate(names)))
+    finally:
+        await writer.stop()
+    assert results[failing] == f"alone n{failing}"
+    assert all(r == f"batched {n}" for i, (r, n) in enumerate(zip(results, names, strict=True)) if i != failing)
+    expected = sorted(f"{n}-alone" if i == failing else n for i, n in enumerate(names))
+    assert await _nonces(db) == expected
+    assert writer.stats.failed_batches == 1
+
+
+async def test_a_failed_commit_runs_each_item_alone(db: Database) -> None:
+    original = db.transaction
+    calls = [0]
+
+    @asynccontextmanager
+    async def transaction() -> AsyncIterator[AsyncSession]:
+        calls[0] += 1
+        first = calls[0] == 1
+        async with original() as session:
+            yield session
+            if first:
+                raise OSError("the disk is full")  # inside the block: rolled back, as a failed commit
+
+    db.transaction = transaction  # type: ignore[method-assign]
+    writer = Writer(db, batch_max=4, batch_wait_s=0.05)
+    writer.start()
+
+    async def stored_alone(name: str) -> str:
+        async with original() as session:
+            await _nonce_work(name)(session)
+        return f"alone {name}"
+
+    try:
+        results = await asyncio.gather(*(writer.submit(_nonce_work(n), lambda n=n: stored_alone(n))
+                                         for n in ("a", "b", "c", "d")))
+    finally:
+        await writer.stop()
+    assert results == ["alone a", "alone b", "alone c", "alone d"]
+    assert await _nonces(db) == ["a", "b", "c", "d"]
+    assert writer.stats.failed_batches == 1
