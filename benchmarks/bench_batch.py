@@ -84,16 +84,16 @@ def tree(pid: int) -> list[int]:
     return [pid, *(int(c) for c in children)]
 
 
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of `pid` and its children so far."""
-    total = 0
+def cpu_s(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of `pid` and its children so far."""
+    user = system = 0
     for p in tree(pid):
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])
-    return total / CLK_TCK
+        user, system = user + int(fields[11]), system + int(fields[12])
+    return user / CLK_TCK, system / CLK_TCK
 
 
 class Server:
@@ -216,20 +216,22 @@ async def measure(a: argparse.Namespace, tmp: Path, name: str, batch_max: int, r
         spy = None
         if a.profile:  # py-spy's collapsed stacks of the measured run
             spy = await asyncio.to_thread(subprocess.Popen, [
-                str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(server.proc.pid), "--nonblocking",
-                "--rate", "250", "--duration", str(int(a.duration)), "--format", "raw",
+                str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(server.proc.pid),
+                "--rate", "100", "--duration", str(int(a.duration)), "--format", "raw",
                 "--output", str(Path(a.profile) / f"{name}.txt")], stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL)
         cpu0 = cpu_s(server.proc.pid)
         load = await drive(server.port, reqs[warm:], a.conns, a.duration)
         if spy is not None:
             await asyncio.to_thread(spy.wait)
-        cpu = cpu_s(server.proc.pid) - cpu0
+        cpu1 = cpu_s(server.proc.pid)
+        user, system = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
     finally:
         server.stop()
     n = len(load.latencies)
     return {"rps": n / load.elapsed, "p50": percentile(load.latencies, 0.5) * 1000,
-            "p99": percentile(load.latencies, 0.99) * 1000, "cpu_us": cpu / max(n, 1) * 1e6,
+            "p99": percentile(load.latencies, 0.99) * 1000, "cpu_us": (user + system) / max(n, 1) * 1e6,
+            "sys_us": system / max(n, 1) * 1e6,
             "errors": load.errors, "n": n, "writer": "; ".join(server.writer_lines())}
 
 
@@ -306,18 +308,18 @@ async def kill_check(a: argparse.Namespace, tmp: Path, name: str, batch_max: int
 
 async def main_async(a: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="lianxin-batch-"))
-    variants = [("per-request", 1), (f"batched-{a.batch}", a.batch)]
+    variants = [("per-request", 1), *((f"batched-{b}", b) for b in (int(x) for x in a.batch.split(",")))]
     per_round = int(a.duration * 1500) + 2000
     results: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in variants}
     seed = int(time.time())
     for round_no in range(a.rounds):
-        for name, batch_max in variants if round_no % 2 == 0 else variants[::-1]:
+        for name, batch_max in variants[round_no % len(variants):] + variants[:round_no % len(variants)]:
             seed += 1
             reqs = requests(per_round, seed)
             r = await measure(a, tmp, f"{name}-r{round_no}", batch_max, reqs)
             results[name].append(r)
             print(f"  round {round_no + 1} {name}: {r['rps']:.0f} req/s, p50 {r['p50']:.1f} ms, "
-                  f"p99 {r['p99']:.1f} ms, {r['cpu_us']:.0f} µs CPU/req ({int(r['n'])} ok, "
+                  f"p99 {r['p99']:.1f} ms, {r['cpu_us']:.0f} µs CPU/req (system {r['sys_us']:.0f}) ({int(r['n'])} ok, "
                   f"{int(r['errors'])} errors)", flush=True)
             if r["writer"]:
                 print(f"    {r['writer']}", flush=True)
@@ -328,7 +330,7 @@ async def main_async(a: argparse.Namespace) -> int:
     for name, r in best.items():
         print(f"  {name:>14}: {r['rps']:6.0f} req/s ({r['rps'] / base['rps']:.2f}x), p50 {r['p50']:6.1f} ms, "
               f"p99 {r['p99']:6.1f} ms ({r['p99'] / base['p99']:.2f}x), {r['cpu_us']:5.0f} µs CPU/req "
-              f"({r['cpu_us'] / base['cpu_us']:.2f}x)")
+              f"({r['cpu_us'] / base['cpu_us']:.2f}x; system {r['sys_us']:.0f} µs)")
     if not a.no_kill:
         print(f"\nkill -9 after {a.kill_after:.0f} s under load, restart, count acknowledged messages lost:")
         for name, batch_max in variants:
@@ -345,7 +347,7 @@ def main() -> int:
     ap.add_argument("--procs", type=int, default=1, help="server processes (PostgreSQL only for > 1)")
     ap.add_argument("--duration", type=float, default=10.0)
     ap.add_argument("--conns", type=int, default=64)
-    ap.add_argument("--batch", type=int, default=32, help="batch_max of the batched variant")
+    ap.add_argument("--batch", default="32", help="batch_max of the batched variant(s), comma-separated")
     ap.add_argument("--wait-ms", type=float, default=0.0, help="batch_wait_ms of the batched variant")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--kill-after", type=float, default=3.0)
