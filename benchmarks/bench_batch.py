@@ -12,7 +12,7 @@ that are missing from the database or stored with another reply, and the
 tickets a reply announced that do not exist. Both counts must be 0.
 
     .venv/bin/python benchmarks/bench_batch.py [--duration 10] [--conns 64] [--batch 32] [--rounds 2]
-        [--wait-ms 0] [--kill-after 3] [--roster] [--db sqlite|postgresql] [--no-kill] [--profile DIR]
+        [--wait-ms 0] [--kill-after 3] [--kills 1] [--roster] [--db sqlite|postgresql] [--no-kill] [--profile DIR]
 
 The requests are the shared harness's (../shared/bench/gen_requests.py:
 residents' complaints from 500 senders, plaintext mode), signed for the
@@ -275,7 +275,8 @@ def _run_nested(coro: Any) -> Any:
         return pool.submit(asyncio.run, coro).result()
 
 
-async def kill_check(a: argparse.Namespace, tmp: Path, name: str, batch_max: int, reqs: list[Any]) -> str:
+async def kill_check(a: argparse.Namespace, tmp: Path, name: str, batch_max: int, reqs: list[Any],
+                     kill_after: float) -> str:
     db_url = new_db(a.db, tmp, name)
     config = write_config(tmp / f"{name}.toml", db_url, batch_max, a.wait_ms)
     prepare(config, a.roster)
@@ -285,14 +286,14 @@ async def kill_check(a: argparse.Namespace, tmp: Path, name: str, batch_max: int
     load = Load()
 
     async def kill_later() -> None:
-        await asyncio.sleep(a.kill_after)
+        await asyncio.sleep(kill_after)
         assert server.proc is not None
         load.killed = True
         for pid in tree(server.proc.pid)[::-1]:
             os.kill(pid, signal.SIGKILL)
         await asyncio.to_thread(server.proc.wait)
 
-    await drive(server.port, reqs, a.conns, a.kill_after + 2.0, on_started=kill_later, load=load)
+    await drive(server.port, reqs, a.conns, kill_after + 2.0, on_started=kill_later, load=load)
     await server.start()  # restart on the same database (SQLite recovers its WAL here)
     server.stop()
     replies, tickets = stored(db_url, list(load.acked))
@@ -333,11 +334,13 @@ async def main_async(a: argparse.Namespace) -> int:
               f"({r['cpu_us'] / base['cpu_us']:.2f}x; system {r['sys_us']:.0f} µs)")
     if not a.no_kill:
         print(f"\nkill -9 after {a.kill_after:.0f} s under load, restart, count acknowledged messages lost:")
-        for name, batch_max in variants:
-            seed += 1
-            line = await kill_check(a, tmp, f"{name}-kill", batch_max, requests(int(a.kill_after * 1500) + 4000,
-                                                                                 seed))
-            print(f"  {name:>14}: {line}", flush=True)
+        for kill_no in range(a.kills):
+            for name, batch_max in variants:
+                seed += 1
+                after = a.kill_after + 0.37 * kill_no  # not always at the same moment of a batch
+                reqs = requests(int(after * 1500) + 4000, seed)
+                line = await kill_check(a, tmp, f"{name}-kill{kill_no}", batch_max, reqs, after)
+                print(f"  {name:>14}, killed after {after:.2f} s: {line}", flush=True)
     return 0
 
 
@@ -351,6 +354,7 @@ def main() -> int:
     ap.add_argument("--wait-ms", type=float, default=0.0, help="batch_wait_ms of the batched variant")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--kill-after", type=float, default=3.0)
+    ap.add_argument("--kills", type=int, default=1, help="kill -9 checks per variant")
     ap.add_argument("--no-kill", action="store_true")
     ap.add_argument("--roster", action="store_true", help="load the example roster first")
     ap.add_argument("--profile", metavar="DIR", help="record each measured run with py-spy into DIR (collapsed stacks)")
