@@ -121,8 +121,8 @@ async def test_a_failing_request_does_not_lose_the_others_of_its_batch(db: Datab
     services.dispatcher.dispatch = failing
     wechat = WeChat(client, "plain")
     texts = ["3栋楼道灯坏了", "楼下爆炸声好吓人", "5栋电梯停了", "小区门口垃圾没人清"]
-    results = await asyncio.gather(*(wechat.post(wechat.sim.text(f"o_gc_f{i}", t), f"o_gc_f{i}")
-                                     for i, t in enumerate(texts)))
+    results = await asyncio.wait_for(asyncio.gather(  # a lost request would wait for ever: fail, not hang
+        *(wechat.post(wechat.sim.text(f"o_gc_f{i}", t), f"o_gc_f{i}") for i, t in enumerate(texts))), 60)
     replies = [wechat.sim.read_reply(await r.text(), req)["Content"] for r, req in results]
     assert all(r.status == 200 for r, _ in results)
     assert replies[1] == services.texts("error.holding")
@@ -291,8 +291,8 @@ async def test_the_items_around_a_failing_one_are_committed_once(db: Database, f
 
     names = [f"n{i}" for i in range(8)]
     try:
-        results = await asyncio.gather(*(writer.submit(_nonce_work(n, i == failing), alone(n, i == failing))
-                                         for i, n in enumerate(names)))
+        results = await asyncio.wait_for(asyncio.gather(  # a lost item would leave its future waiting: fail, not hang
+            *(writer.submit(_nonce_work(n, i == failing), alone(n, i == failing)) for i, n in enumerate(names))), 60)
     finally:
         await writer.stop()
     assert results[failing] == f"alone n{failing}"
