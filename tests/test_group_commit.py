@@ -332,3 +332,27 @@ async def test_a_failed_commit_runs_each_item_alone(db: Database) -> None:
     assert results == ["alone a", "alone b", "alone c", "alone d"]
     assert await _nonces(db) == ["a", "b", "c", "d"]
     assert writer.stats.failed_batches == 1
+
+
+async def test_a_batch_runs_its_items_in_sender_order_keeping_each_senders_own_order(db: Database) -> None:
+    """Every process takes the senders' rows in the same order (no deadlock between
+    two processes' batches); one sender's messages stay in the order they came."""
+    writer = Writer(db, batch_max=8, batch_wait_s=0.05)
+    writer.start()
+    ran: list[str] = []
+
+    def work(name: str) -> Any:
+        async def run(session: AsyncSession) -> str:
+            ran.append(name)
+            return name
+        return run
+
+    async def never() -> str:
+        raise AssertionError("ran alone")
+
+    submitted = [("o_c", "c1"), ("o_a", "a1"), ("o_b", "b1"), ("o_a", "a2"), ("o_c", "c2"), ("o_a", "a3")]
+    try:
+        await asyncio.wait_for(asyncio.gather(*(writer.submit(work(n), never, order=o) for o, n in submitted)), 60)
+    finally:
+        await writer.stop()
+    assert ran == ["a1", "a2", "a3", "b1", "c1", "c2"]

@@ -49,6 +49,7 @@ Alone = Callable[[], Awaitable[T]]
 class _Item(Generic[T]):
     work: Work[T]
     alone: Alone[T]
+    order: str = ""
     future: asyncio.Future[T] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -98,11 +99,16 @@ class Writer:
         log.info("writer: %d requests in %d batches (largest %d), %d batches run again one by one",
                  s.items, s.batches, s.largest, s.failed_batches)
 
-    async def submit(self, work: Work[T], alone: Alone[T]) -> T:
-        """The result of `work`, once the transaction it ran in has committed."""
+    async def submit(self, work: Work[T], alone: Alone[T], order: str = "") -> T:
+        """The result of `work`, once the transaction it ran in has committed.
+
+        A batch runs its items sorted by `order` (stably: the same key keeps
+        the order of submission), so batches of several processes take the
+        row locks a key stands for (the sender's rows) in the same order
+        instead of deadlocking each other."""
         if not self.running:
             return await alone()
-        item: _Item[T] = _Item(work, alone)
+        item: _Item[T] = _Item(work, alone, order)
         self._queue.append(item)
         self._wake.set()
         return await item.future
@@ -119,6 +125,7 @@ class Writer:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full(), self.batch_wait_s)
             batch = [self._queue.popleft() for _ in range(min(self.batch_max, len(self._queue)))]
+            batch.sort(key=lambda item: item.order)
             try:
                 await self._commit(batch)
             except Exception as exc:  # never lose the task: answer every item that is still waiting

@@ -54,6 +54,7 @@ async def receive(db: Database, message: Message, nonce: str, now: datetime, pro
         return await writer.submit(
             lambda session: _handle(session, message, nonce, now, process),
             lambda: receive(db, message, nonce, now, process, fallback),
+            order=message.openid,  # the sender's rows locked in one order by every process
         )
     try:
         async with db.transaction() as session:
