@@ -96,7 +96,7 @@ class Writer:
         finally:
             self._task = None
         s = self.stats
-        log.info("writer: %d requests in %d batches (largest %d), %d batches run again one by one",
+        log.info("writer: %d requests in %d batches (largest %d), %d batches rolled back and run again",
                  s.items, s.batches, s.largest, s.failed_batches)
 
     async def submit(self, work: Work[T], alone: Alone[T], order: str = "") -> T:
