@@ -41,6 +41,7 @@ FIGURES = ("tests/test_stats*.py", "tests/test_figures*.py", "tests/test_cli.py"
 WEBHOOK = ("tests/test_webhook.py", "tests/test_webhook_properties.py", "tests/test_security_transport.py")
 CRYPTO = ("tests/test_crypto.py", *WEBHOOK)
 ROUTER = ("tests/test_nlp_urgency_over.py", "tests/test_nlp_router.py")  # the urgency tests (the rest take minutes)
+GROUP_COMMIT = ("tests/test_group_commit.py", "tests/test_hot_path.py")
 PEOPLE = ("tests/test_identity.py", "tests/test_ticket_flows.py", "tests/test_cli.py", "tests/test_roster_*.py")
 
 
@@ -129,6 +130,12 @@ MUTATIONS = [
              "if seen != dedup_key:", "if False:", WEBHOOK),
     Mutation("a retry gets an empty reply", "bot/web/inbox.py",
              'return reply or ""', 'return ""', WEBHOOK),
+    # ---- bot/db/writer.py
+    Mutation("a batched reply leaves before its commit", "bot/db/writer.py",
+             "results.append(await item.work(session))",
+             "results.append(await item.work(session)); item.future.set_result(results[-1])", GROUP_COMMIT),
+    Mutation("the items after a failing one are dropped", "bot/db/writer.py",
+             "self._queue.extendleft(reversed(batch[failed_at + 1:]))", "pass", GROUP_COMMIT),
     # ---- bot/wechat
     Mutation("AES padding to 16 bytes, not 32", "bot/wechat/crypto.py",
              "pad = BLOCK - len(plain) % BLOCK", "pad = 16 - len(plain) % 16", CRYPTO),

@@ -40,6 +40,8 @@ class ServerConfig:
 class DatabaseConfig:
     url: str = "sqlite+aiosqlite:///lianxin.db"
     pool_size: int = 10
+    batch_max: int = 32
+    batch_wait_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -294,7 +296,11 @@ def parse(raw: dict[str, Any], source: str = "<dict>") -> Config:
     if not (url.startswith("sqlite+aiosqlite://") or url.startswith("postgresql+asyncpg://")):
         raise ConfigError("database.url", "a sqlite+aiosqlite:// or postgresql+asyncpg:// URL", url)
     database = DatabaseConfig(
-        url=url, pool_size=_take(d, "database", "pool_size", int, 10, _positive, "a positive integer")
+        url=url, pool_size=_take(d, "database", "pool_size", int, 10, _positive, "a positive integer"),
+        batch_max=_take(d, "database", "batch_max", int, DatabaseConfig.batch_max, lambda v: 1 <= v <= 1000,
+                        "an integer 1-1000 (1 = a transaction per request)"),
+        batch_wait_ms=_take(d, "database", "batch_wait_ms", float, DatabaseConfig.batch_wait_ms,
+                            lambda v: 0 <= v <= 100, "milliseconds 0-100"),
     )
     _no_extra(d, "database", _keys(DatabaseConfig))
 

@@ -171,9 +171,14 @@ async def open_request_text(ctx: Context, text: str, *, analysis: Analysis | Non
     outcomes = [await d.open_request(ctx.sender, _request(part, a, place=whole.place, tokens=tokens),
                                      source_message_id=source)
                 for part, a in asks]
-    items = [say(ctx, "ticket.created_item", **o.fields) for o in outcomes]
+    opened = [o for o in outcomes if o.ok]
+    refused = list(dict.fromkeys(reply(ctx, o) for o in outcomes if not o.ok))  # e.g. the hourly cap
+    if len(opened) <= 1:
+        return "\n".join([reply(ctx, o) for o in opened] + refused)
+    items = [say(ctx, "ticket.created_item", **o.fields) for o in opened]
     bind_hint = say(ctx, "ticket.bind_hint") if ctx.sender.resident.household_id is None else ""
-    return say(ctx, "ticket.created_many", count=len(outcomes), items="\n".join(items), bind_hint=bind_hint)
+    return "\n".join([say(ctx, "ticket.created_many", count=len(opened), items="\n".join(items),
+                           bind_hint=bind_hint), *refused])
 
 
 __all__ = ["help_text", "list_my_tickets", "open_request_text", "router"]

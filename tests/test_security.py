@@ -162,6 +162,17 @@ async def test_too_many_new_tickets_in_an_hour_get_a_polite_reply(make_wechat: M
     assert "工单#" in await wechat.send("o_busy", "小区路面坑坑洼洼的")
 
 
+async def test_a_message_of_several_asks_past_the_hourly_cap_gets_the_polite_reply(
+        make_wechat: MakeWeChat, db: Database) -> None:
+    wechat = await make_wechat(security={"tickets_per_hour": 1}, tickets={"merge_window_h": 0})
+    await make_roster(db)
+    assert "工单#" in await wechat.send("o_busy2", "3栋楼道灯坏了")
+    reply = await wechat.send("o_busy2", "小区门口垃圾没人清，另外3栋电梯也坏了")
+    assert "这一小时已经登记了1件事" in reply and "系统正忙" not in reply
+    async with db.reading() as s:
+        assert await s.scalar(select(func.count()).select_from(Ticket)) == 1
+
+
 # ------------------------------------------------------------------ merged followers
 
 async def test_a_merged_neighbour_sees_only_their_own_words_and_the_state(

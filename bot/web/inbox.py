@@ -6,6 +6,14 @@ with another message is a replay), store the message under its dedup key
 A retry — sequential or concurrent, in this process or another — finds the
 stored row (waiting for the first delivery's transaction to commit) and gets
 the very same reply without being handled again.
+
+With a running group-commit writer (bot/db/writer.py) that first
+transaction is shared: the writer runs the work of many requests one after
+another in one transaction and answers each only after it committed. A retry
+in the same batch runs after the first delivery in the same transaction and
+finds its stored row; one in a later batch finds it committed. A batch in
+which anything failed is rolled back and each of its requests runs `receive`
+alone, as without the writer.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat.context import Message
 from bot.db import Database, affected, insert_ignore
+from bot.db.writer import Writer
 from bot.models import InboundMessage, SeenNonce
 from bot.wechat.protocol import Forbidden
 
@@ -36,19 +45,20 @@ def _stored_content(message: Message) -> str:
 
 
 async def receive(db: Database, message: Message, nonce: str, now: datetime, process: Process,
-                  fallback: Callable[[], str]) -> tuple[str, bool]:
-    """Store and handle `message` once; return (reply XML, first_delivery)."""
+                  fallback: Callable[[], str], writer: Writer | None = None) -> tuple[str, bool]:
+    """Store and handle `message` once; return (reply XML, first_delivery).
+
+    With `writer`, the first transaction is the writer's batch (this
+    function alone is what the batch falls back to)."""
+    if writer is not None:
+        return await writer.submit(
+            lambda session: _handle(session, message, nonce, now, process),
+            lambda: receive(db, message, nonce, now, process, fallback),
+            order=message.openid,  # the sender's rows locked in one order by every process
+        )
     try:
         async with db.transaction() as session:
-            await _remember_nonce(session, nonce, message.dedup_key, now)
-            message_id = await _store(session, message, now)
-            if message_id is None:
-                return await _stored_reply(session, message.dedup_key), False
-            reply = await process(session, message_id)
-            await session.execute(
-                update(InboundMessage).where(InboundMessage.id == message_id).values(reply=reply, replied_at=now)
-            )
-            return reply, True
+            return await _handle(session, message, nonce, now, process)
     except Forbidden:
         raise
     except Exception:
@@ -65,6 +75,20 @@ async def receive(db: Database, message: Message, nonce: str, now: datetime, pro
             update(InboundMessage).where(InboundMessage.id == message_id).values(reply=reply, replied_at=now)
         )
         return reply, True
+
+
+async def _handle(session: AsyncSession, message: Message, nonce: str, now: datetime, process: Process
+                  ) -> tuple[str, bool]:
+    """The unit of work: nonce, message stored once, handled, reply stored."""
+    await _remember_nonce(session, nonce, message.dedup_key, now)
+    message_id = await _store(session, message, now)
+    if message_id is None:
+        return await _stored_reply(session, message.dedup_key), False
+    reply = await process(session, message_id)
+    await session.execute(
+        update(InboundMessage).where(InboundMessage.id == message_id).values(reply=reply, replied_at=now)
+    )
+    return reply, True
 
 
 async def _remember_nonce(session: AsyncSession, nonce: str, dedup_key: str, now: datetime) -> None:

@@ -2,7 +2,8 @@
 compatible and AES safe mode), plus /healthz and the per-request log line.
 
 The handler is thin: verify, read, parse, hand the message to the inbox
-(store once, dispatch, store the reply), answer. 403 for a bad signature,
+(store once, dispatch, store the reply; through the app's group-commit
+writer, started and stopped with the app), answer. 403 for a bad signature,
 stale timestamp or replayed nonce; 400 for a body we cannot read; 413 for a
 body over the limit.
 """
@@ -20,6 +21,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat.context import Context, Message
+from bot.db.writer import Writer
 from bot.services import Services
 from bot.web import inbox
 from bot.wechat.protocol import (
@@ -35,6 +37,7 @@ from bot.wechat.protocol import (
 log = logging.getLogger("lianxin.http")
 
 SERVICES = web.AppKey("services", Services)
+WRITER = web.AppKey("writer", Writer)
 MSG_TYPE = web.RequestKey("msg_type", str)
 OPENID = web.RequestKey("openid", str)
 
@@ -75,8 +78,9 @@ def _closing(response: web.Response) -> web.Response:
 
 
 class Webhook:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, writer: Writer | None = None) -> None:
         self.services = services
+        self.writer = writer
         cfg = services.config.wechat
         self.token = cfg.token
         self.window = cfg.replay_window_s
@@ -140,6 +144,7 @@ class Webhook:
                 self.services.db, message, nonce, now, self._processor(message, now, ahead),
                 fallback=lambda: text_reply(message.openid, message.account,
                                             self.services.texts("error.holding"), int(now.timestamp())),
+                writer=self.writer,
             )
         except Forbidden as exc:
             return _plain(403, str(exc))
@@ -173,7 +178,19 @@ async def healthz(request: web.Request) -> web.Response:
 def create_app(services: Services) -> web.Application:
     app = web.Application(client_max_size=services.config.wechat.max_body_bytes, middlewares=[request_log])
     app[SERVICES] = services
-    hook = Webhook(services)
+    db_cfg = services.config.database
+    writer = Writer(services.db, db_cfg.batch_max, db_cfg.batch_wait_ms / 1000)
+    app[WRITER] = writer
+
+    async def start_writer(_app: web.Application) -> None:
+        writer.start()
+
+    async def stop_writer(_app: web.Application) -> None:
+        await writer.stop()
+
+    app.on_startup.append(start_writer)
+    app.on_cleanup.append(stop_writer)
+    hook = Webhook(services, writer)
     path = services.config.wechat.path
     app.router.add_get(path, hook.get)
     app.router.add_post(path, hook.post)
