@@ -121,7 +121,7 @@ async def test_an_unbound_residents_request_goes_to_staff_triage_and_asks_them_t
     assert (t.state, t.assignee_id) == ("assigned", roster.member2.id)
     told = [(m.person_id, m.kind, m.text) for m in await outbox(db, person_id=roster.member2.id)]
     assert told == [(roster.member2.id, "new_ticket",
-                     f"新工单#{no}【环境卫生】未写明地点：“小区门口垃圾堆了好几天没人收”\n"
+                     f"新工单#{no}【环境卫生】小区门口：“小区门口垃圾堆了好几天没人收”\n"
                      f"回复“接单 {no}”接单，“退单 {no} 原因”退回。")]
 
 
