@@ -27,7 +27,7 @@ C = {"intent": 4.0, "category": 4.0, "urgent": 32.0, "kind": 2.0}  # inverse reg
 # Feature namespaces each head reads (see nlp.features); None reads them all. Measured:
 # urgency restricted to words and the rules' cues did worse out of fold than on everything.
 READS: dict[str, tuple[str, ...] | None] = {"intent": None, "category": None, "kind": None, "urgent": None}
-PRUNE = 0.05  # weights smaller than this are dropped from the file
+PRUNE = 0.15  # weights smaller than this are dropped from the file
 MIN_MESSAGES = 2  # a word or n-gram seen in fewer training messages is noise, not evidence
 URGENT_RECALL = 0.98  # the out-of-fold urgent recall the threshold is set for (when in doubt, urgent)
 CUE_STEPS = tuple(i / 20 for i in range(11))  # candidate floors for the rules' danger cue: 0, 0.05 ... 0.5
