@@ -39,7 +39,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_webhook import BENCH, fresh_pg_database  # noqa: E402
+from bench_webhook import BENCH, _pg, fresh_pg_database  # noqa: E402
 
 TOKEN, APPID = "benchtoken", "wxbench0000000000"
 MSGID = re.compile(rb"<MsgId>(\d+)</MsgId>")
@@ -194,7 +194,19 @@ def new_db(db: str, tmp: Path, name: str) -> str:
     import concurrent.futures
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:  # it runs its own event loop
-        return pool.submit(fresh_pg_database).result()
+        url = pool.submit(fresh_pg_database).result()
+    CREATED.append(url)
+    return url
+
+
+CREATED: list[str] = []  # the PostgreSQL databases this run made, dropped at its end
+
+
+async def drop_created() -> None:
+    from sqlalchemy.engine import make_url
+
+    while CREATED:
+        await _pg(f'DROP DATABASE IF EXISTS "{make_url(CREATED.pop()).database}" WITH (FORCE)')
 
 
 def prepare(config: Path, roster: bool) -> None:
@@ -308,6 +320,13 @@ async def kill_check(a: argparse.Namespace, tmp: Path, name: str, batch_max: int
 
 
 async def main_async(a: argparse.Namespace) -> int:
+    try:
+        return await run_all(a)
+    finally:
+        await drop_created()
+
+
+async def run_all(a: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="lianxin-batch-"))
     variants = [("per-request", 1), *((f"batched-{b}", b) for b in (int(x) for x in a.batch.split(",")))]
     per_round = int(a.duration * 1500) + 2000
