@@ -28,21 +28,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_router import texts  # noqa: E402
 
 TOLERANCE = 1e-9
 ROSTER = ("幸福小区", "文川花园", "和平路", "实验小学", "朋口镇", "东门", "阳光花园", "西街")
-
-
-def _texts(paths: list[Path]) -> list[str]:
-    out: list[str] = []
-    for path in paths:
-        with path.open(encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    text = json.loads(line).get("text")
-                    if isinstance(text, str):
-                        out.append(text)
-    return out
 
 
 def _plain(value: Any) -> Any:
@@ -61,14 +51,14 @@ def dump(out: Path, extra: list[Path]) -> None:
 
     nlp.initialise()
     files = sorted((ROOT / "nlp" / "corpus").glob("*.jsonl")) + sorted((ROOT / "tests" / "data").glob("*.jsonl"))
-    texts = _texts(files + extra)
+    every = [t for path in files + extra for t in texts(path)]
     # a few odd inputs the router must also keep answering the same way
-    texts += ["", " ", "？？", "谢谢！", "#123", "ＡＢＣ１２３", "\x00\ufeff", "3栋2单元501", "a" * 6000]
+    every += ["", " ", "？？", "谢谢！", "#123", "ＡＢＣ１２３", "\x00\ufeff", "3栋2单元501", "a" * 6000]
     fitted = TextAnalyser()
     rules = TextAnalyser(weights=None)
     roster = TextAnalyser(place_names=ROSTER)
     rows = []
-    for text in texts:
+    for text in every:
         rows.append({
             "text": text,
             "fitted": _plain(fitted.analyse(text)),
