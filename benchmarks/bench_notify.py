@@ -27,9 +27,13 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_webhook import BENCH, ROOT, TMP, fresh_pg_database, prepare
+
+if TYPE_CHECKING:
+    from bot.db import Database
 
 
 def free_port() -> int:
@@ -69,23 +73,29 @@ async def delays(db_url: str, since: float) -> tuple[list[float], int, int]:
 
 async def bind_residents(db_url: str, openids: list[str]) -> int:
     """Bind each openid to one of the roster's households, round robin."""
-    from sqlalchemy import select
-
     from bot.db import Database
-    from bot.models import Household, Resident, utcnow
 
     db = Database(db_url)
     try:
-        async with db.transaction() as session:
-            households = list((await session.scalars(
-                select(Household.id).where(Household.member_id.is_not(None)).order_by(Household.id))).all())
-            now = utcnow()
-            for i, openid in enumerate(openids):
-                session.add(Resident(openid=openid, household_id=households[i % len(households)], bound_at=now,
-                                     first_seen_at=now, last_message_at=now))
-        return len(households)
+        return await bind_all(db, openids)
     finally:
         await db.dispose()
+
+
+async def bind_all(db: Database, openids: list[str]) -> int:
+    """Bind each openid to one of the roster's households of `db`, round robin; the households' count."""
+    from sqlalchemy import select
+
+    from bot.models import Household, Resident, utcnow
+
+    async with db.transaction() as session:
+        households = list((await session.scalars(
+            select(Household.id).where(Household.member_id.is_not(None)).order_by(Household.id))).all())
+        now = utcnow()
+        for i, openid in enumerate(openids):
+            session.add(Resident(openid=openid, household_id=households[i % len(households)], bound_at=now,
+                                 first_seen_at=now, last_message_at=now))
+    return len(households)
 
 
 def drive_bound(port: int, db_url: str, conns: int, duration: str, stamp: str) -> str:

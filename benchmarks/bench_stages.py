@@ -43,6 +43,7 @@ from urllib.parse import parse_qs, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_notify import bind_all  # noqa: E402
 from bench_webhook import BENCH  # noqa: E402
 
 TOKEN, APPID = "benchtoken", "wxbench0000000000"
@@ -112,20 +113,6 @@ class _Payload:
 
     async def readany(self) -> bytes:
         return self._chunks.pop() if self._chunks else b""
-
-
-async def bind_all(db: Any, openids: list[str]) -> None:
-    from sqlalchemy import select
-
-    from bot.models import Household, Resident, utcnow
-
-    async with db.transaction() as session:
-        households = list((await session.scalars(
-            select(Household.id).where(Household.member_id.is_not(None)).order_by(Household.id))).all())
-        now = utcnow()
-        for i, openid in enumerate(openids):
-            session.add(Resident(openid=openid, household_id=households[i % len(households)], bound_at=now,
-                                 first_seen_at=now, last_message_at=now))
 
 
 def requests(n: int, mode: str) -> list[tuple[str, bytes, str]]:

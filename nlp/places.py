@@ -236,9 +236,9 @@ class PlaceFinder:
     def _landmark_place(self, text: str, original: str) -> Place:
         """The first landmark, compound, street or town named in ``text`` (else the first spot)
         when nothing more specific is: ``实验小学门口``, ``粮站宿舍``, ``朋口镇朋来社区``, ``楼下``."""
-        landmarks = self._landmark is not None and self._landmark_hint is not None \
-            and self._landmark_hint.search(text) is not None
-        for m in self._landmark.finditer(text) if landmarks and self._landmark is not None else ():
+        hint = self._landmark_hint
+        pattern = self._landmark if hint is not None and hint.search(text) else None
+        for m in pattern.finditer(text) if pattern is not None else ():
             start, name_end = m.start(), m.end("name")
             cut = max((i for i in range(start, name_end) if text[i] in self._landmark_breaks), default=-1)
             start = cut + 1 if cut >= 0 else start

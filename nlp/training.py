@@ -150,9 +150,9 @@ def tune_thresholds(folds: Sequence[Fold]) -> dict[str, float]:
     danger cue still makes a message urgent: the highest step of CUE_STEPS that
     catches as many urgent requests as the detector with the cue at any probability
     would. Only recall decides it (false alarms are left out on purpose: when in
-    doubt, urgent); one urgent request the cue alone caught pins it that low. (The confidence below
-    which a request goes to staff as ``other`` is a product choice, [nlp]
-    confidence_threshold, not tuned here.)"""
+    doubt, urgent); one urgent request the cue alone caught pins it that low.
+    (The confidence below which a request goes to staff as ``other`` is a
+    product choice, [nlp] confidence_threshold, not tuned here.)"""
     scored = [(p["urgent"]["1"], "ru:live" in e.features, e.urgent) for f in folds
               for e, p in zip(f.rows, f.predictions, strict=True) if e.intent == "request"]
     urgent_p = sorted(p for p, _, urgent in scored if urgent)

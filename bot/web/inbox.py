@@ -12,8 +12,8 @@ transaction is shared: the writer runs the work of many requests one after
 another in one transaction and answers each only after it committed. A retry
 in the same batch runs after the first delivery in the same transaction and
 finds its stored row; one in a later batch finds it committed. A batch in
-which anything failed is rolled back and each of its requests runs `receive`
-alone, as without the writer.
+which a request failed is rolled back: that request runs `receive` alone, as
+without the writer, and the others run again in a batch (bot/db/writer.py).
 """
 
 from __future__ import annotations
