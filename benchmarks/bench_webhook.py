@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Load-test Lianxin's webhook with the shared harness (../shared/bench), beside
-the `aiohttp-wechatpy-1p` anchor in the same run, and check afterwards that no
+the `aiohttp-wechatpy` anchor with as many processes, in the same run, and check afterwards that no
 ticket was lost or doubled.
 
 Every request the harness sends is a resident's complaint, so each one goes
@@ -38,7 +38,7 @@ BENCH = Path(os.environ.get("BENCH_DIR") or next(
     str(ROOT.parent / "shared" / "bench")))  # beside the project, or beside a worktree's parent
 TMP = Path(os.environ.get("BENCH_TMP", "/tmp/wechat-bench"))
 PG_ADMIN = os.environ.get("LIANXIN_BENCH_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-ANCHOR = "aiohttp-wechatpy-1p"
+ANCHOR = "aiohttp-wechatpy-{procs}p"  # the anchor with as many processes as the Lianxin row
 
 
 def write_config(path: Path, db_url: str, extra: str = "") -> Path:
@@ -136,7 +136,8 @@ def main() -> int:
     servers: list[str] = []
     urls: dict[tuple[str, str], str] = {}
     port = 19300
-    for procs in (int(p) for p in a.procs.split(",")):
+    proc_counts = [int(p) for p in a.procs.split(",")]
+    for procs in proc_counts:
         if procs > 1 and a.db == "sqlite":
             raise SystemExit("SQLite serves from one process; use --db postgresql for --procs > 1")
         for mode in a.modes.split(","):
@@ -148,7 +149,8 @@ def main() -> int:
             urls[(name, mode)] = db_url
             servers.append(server_spec(name, mode, port, config, procs))
             port += 1
-    only = "|".join([f"{n}" for n, _ in urls] + ([] if a.no_anchor else [ANCHOR]))
+    anchors = sorted({ANCHOR.format(procs=p) for p in proc_counts})
+    only = "|".join([f"{n}" for n, _ in urls] + ([] if a.no_anchor else anchors))
     cmd = [sys.executable, str(BENCH / "compare.py"), "--rounds", str(a.rounds), "--duration", a.duration,
            "--conns", a.conns, "--only", f"^({only})\\[({'|'.join(a.modes.split(','))})\\]$", "--out", str(out)]
     for spec in servers:
@@ -158,13 +160,14 @@ def main() -> int:
 
     records = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
     runs = [r for r in records if "rps" in r]
-    anchor = {(r["mode"], r["c"]): r for r in runs if r["name"] == ANCHOR}
-    print("\nratios against the anchor measured in the same run:")
+    anchor = {(r["name"], r["mode"], r["c"]): r for r in runs if r["name"] in anchors}
+    print("\nratios against the anchor with as many processes, measured in the same run:")
     for r in runs:
-        if r["name"] == ANCHOR:
+        if r["name"] in anchors:
             continue
-        base = anchor.get((r["mode"], r["c"]))
-        ratio = f"{r['rps'] / base['rps']:.0%} of {ANCHOR} ({base['rps']:.0f} req/s)" if base else "no anchor row"
+        name = ANCHOR.format(procs=r["name"].rsplit("-", 1)[-1].rstrip("p"))  # lianxin-<db>-<N>p
+        base = anchor.get((name, r["mode"], r["c"]))
+        ratio = f"{r['rps'] / base['rps']:.0%} of {name} ({base['rps']:.0f} req/s)" if base else "no anchor row"
         print(f"  {r['name']}[{r['mode']}] c={r['c']}: {r['rps']:.0f} req/s = {ratio}; p99 {r['p99_ms']} ms; "
               f"start-up {r.get('startup_s')} s; peak RSS {r.get('rss_mb')} MB; {r.get('cpu_us_per_req')} µs CPU/req")
     print("\nticket check (each announced ticket exists once; nothing doubled):")
