@@ -12,6 +12,7 @@ the stretches jieba could not make known words of.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from nlp import sounds, tokenizer
@@ -313,7 +314,7 @@ class Matcher:
         inner: list[tuple[int, tuple[tuple[int, Term], ...]]] = []
         rare: tuple[int, ...] = ()
         if size >= 2 and "\u4e00" <= tok[0] <= "\u9fff":
-            if (tokenizer.tokenizer().FREQ.get(tok) or 0) < self.rules.real_word_freq:
+            if tokenizer.word_freq(tok) < self.rules.real_word_freq:
                 rare = tuple(i for i in range(1, size) if tok[i] in root)
             elif size >= 3:
                 for i in range(1, size - 1):
@@ -340,13 +341,13 @@ class Matcher:
         for m in found.all:
             if m.primary or m.topical:
                 covered.update(range(m.start, m.end))
-        freq = tokenizer.tokenizer().FREQ
+        freq = tokenizer.dictionary().count
         real = self.rules.real_word_freq
         out: list[Match] = []
         run_start = run_end = -1
         s = 0
         for tok in tokens:
-            if ("\u4e00" <= tok[0] <= "\u9fff" and (len(tok) == 1 or (freq.get(tok) or 0) < real)
+            if ("\u4e00" <= tok[0] <= "\u9fff" and (len(tok) == 1 or freq(tok) < real)
                     and s not in covered):
                 if s != run_end:
                     if run_end - run_start >= 2:
@@ -358,7 +359,8 @@ class Matcher:
             out.extend(self._sound_windows(text, run_start, run_end, covered, freq))
         return out
 
-    def _sound_windows(self, text: str, a: int, b: int, covered: set[int], freq: dict[str, int]) -> list[Match]:
+    def _sound_windows(self, text: str, a: int, b: int, covered: set[int], freq: Callable[[str], int]
+                       ) -> list[Match]:
         # the characters as typed are read by their usual reading; the keywords by any of theirs
         prefixes = self._sound_prefixes
         reading = sounds.usual_reading
@@ -376,7 +378,7 @@ class Matcher:
                     j += 1
                     term = self._sound.get(key)
                     window = text[i:j]
-                    if (term is not None and window not in self.terms and (freq.get(window) or 0) < real
+                    if (term is not None and window not in self.terms and freq(window) < real
                             and not any(p in covered for p in range(i, j))):
                         hit = Match(i, j, term, True, window, True)
                         break

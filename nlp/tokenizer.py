@@ -1,21 +1,27 @@
-"""Owns jieba: one private ``jieba.Tokenizer`` with the community user dictionary.
+"""Owns the segmentation dictionary: jieba's prefix dictionary with the
+community user dictionary, loaded once at start-up (not lazily on the first
+message), and ``cut``, jieba's precise mode on it.
 
-``initialise()`` loads it once at start-up (it is not loaded lazily on the first
-message). The prefix dictionary is cached in a writable cache directory
-(``$LIANXIN_CACHE_DIR``, else ``$XDG_CACHE_HOME/lianxin`` or ``~/.cache/lianxin``,
-else the system temp dir) in jieba's own cache format; reading it as one
-block instead of jieba's streamed read makes start-up several times faster.
-After start-up the tokenizer is only read, so any number of threads and tasks
-may segment at the same time.
+The dictionary is held compactly (``Dictionary``): a word is keyed by an int
+made from its characters' places in the dictionary's alphabet instead of by
+a string, and holds its log probability instead of its count, so neither a
+per-message memo of log probabilities nor jieba's own 60 MB table stays in
+memory. It is built with jieba from its dictionary and ours, then kept in a
+writable cache directory (``$LIANXIN_CACHE_DIR``, else
+``$XDG_CACHE_HOME/lianxin`` or ``~/.cache/lianxin``, else the system temp
+dir) and read from there as one block at later starts. After start-up it is
+only read, so any number of threads and tasks may segment at the same time.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import marshal
 import os
 import tempfile
 import threading
+from math import exp as _exp
 from math import log as _log
 from pathlib import Path
 from typing import Any
@@ -50,10 +56,73 @@ _ENG = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789
 log = logging.getLogger(__name__)
 
 USERDICT = Path(__file__).resolve().parent / "data" / "userdict.txt"
-CACHE_FILE = "lianxin-jieba.cache"
+JIEBA_CACHE_FILE = "lianxin-jieba.cache"  # jieba's prefix dictionary, to rebuild ours quickly
+CACHE_PREFIX = "lianxin-dict-"
+CACHE_VERSION = 1
+
+# An entry that only starts longer words (jieba's count 0). Every word's log
+# probability is below 0, so this value is never a word's.
+PREFIX = 1.0
 
 _lock = threading.Lock()
-_tokenizer: JiebaTokenizer | None = None
+_dictionary: Dictionary | None = None
+
+
+class Dictionary:
+    """jieba's prefix dictionary, compact.
+
+    ``index`` numbers the characters that occur in the dictionary from 1;
+    a word's key is its characters' numbers, ``bits`` bits each, first
+    character highest (so keys of different lengths never meet: the first
+    number is never 0). ``entries`` maps a key to the word's log probability
+    as jieba computes it (``log(count) - log(total)``), or to ``PREFIX``.
+    """
+
+    def __init__(self, index: dict[str, int], entries: dict[int, float], total: int) -> None:
+        self.index = index
+        self.entries = entries
+        self.total = total
+        self.logtotal = _log(total)
+        self.bits = max(len(index), 1).bit_length()
+
+    @classmethod
+    def from_counts(cls, freq: dict[str, int], total: int) -> Dictionary:
+        """From jieba's ``FREQ`` (word or prefix -> count) and ``total``."""
+        index: dict[str, int] = {}
+        for word in freq:
+            for ch in word:
+                if ch not in index:
+                    index[ch] = len(index) + 1
+        bits = max(len(index), 1).bit_length()
+        logtotal = _log(total)
+        shared: dict[float, float] = {}  # one float object per value: marshal keeps them shared
+        entries: dict[int, float] = {}
+        for word, count in freq.items():
+            key = 0
+            for ch in word:
+                key = (key << bits) | index[ch]
+            value = _log(count) - logtotal if count else PREFIX
+            entries[key] = shared.setdefault(value, value)
+        return cls(index, entries, total)
+
+    def key(self, word: str) -> int | None:
+        """``word``'s key, or None when a character of it is in no entry."""
+        index, bits = self.index, self.bits
+        key = 0
+        for ch in word:
+            number = index.get(ch)
+            if number is None:
+                return None
+            key = (key << bits) | number
+        return key
+
+    def count(self, word: str) -> int:
+        """jieba's count of ``word`` (0 when it is no word)."""
+        key = self.key(word) if word else None
+        value = self.entries.get(key) if key is not None else None
+        if value is None or value == PREFIX:
+            return 0
+        return round(_exp(value + self.logtotal))
 
 
 def cache_dir() -> Path:
@@ -80,8 +149,43 @@ def _dictionary_file() -> Path:
     return Path(jieba.__file__).resolve().parent / jieba.DEFAULT_DICT_NAME
 
 
-def _load_cache(tk: JiebaTokenizer) -> bool:
-    """Fill ``tk`` from the cache file if it is there and newer than jieba's dictionary."""
+def cache_path(directory: Path | None = None) -> Path:
+    """Where the compact dictionary for this user dictionary is kept."""
+    digest = hashlib.sha1(USERDICT.read_bytes() + bytes([CACHE_VERSION])).hexdigest()[:16]
+    return (directory or cache_dir()) / f"{CACHE_PREFIX}{digest}.cache"
+
+
+def _read_cache(path: Path) -> Dictionary | None:
+    """The dictionary kept in ``path`` if it is there and newer than jieba's dictionary."""
+    try:
+        if path.stat().st_mtime < _dictionary_file().stat().st_mtime:
+            return None
+        index, entries, total = marshal.loads(path.read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+    if not isinstance(index, dict) or not isinstance(entries, dict) or not isinstance(total, int) or not entries:
+        return None
+    return Dictionary(index, entries, total)
+
+
+def _write_cache(path: Path, d: Dictionary) -> None:
+    """Keep ``d`` in ``path`` (written aside and renamed: a reader never sees half a file),
+    and drop the caches of earlier user dictionaries."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(marshal.dumps((d.index, d.entries, d.total)))
+        os.replace(tmp, path)
+        for old in path.parent.glob(f"{CACHE_PREFIX}*.cache"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    except OSError:
+        log.warning("could not keep the dictionary cache in %s", path.parent, exc_info=True)
+        tmp.unlink(missing_ok=True)
+
+
+def _load_jieba_cache(tk: JiebaTokenizer) -> bool:
+    """Fill ``tk`` from jieba's cache file if it is there and newer than jieba's
+    dictionary (read as one block: several times faster than jieba's own read)."""
     path = Path(tk.tmp_dir) / tk.cache_file
     try:
         if path.stat().st_mtime < _dictionary_file().stat().st_mtime:
@@ -96,32 +200,46 @@ def _load_cache(tk: JiebaTokenizer) -> bool:
     return True
 
 
+def jieba_tokenizer() -> JiebaTokenizer:
+    """A jieba tokenizer with jieba's dictionary and ours, as ``cut`` segments
+    with (for building the dictionary, and for tests that compare with jieba).
+    Its table takes about 60 MB: it is not kept."""
+    jieba.setLogLevel(logging.WARNING)  # its own stderr handler, set to DEBUG at import
+    tk = jieba.Tokenizer()
+    tk.tmp_dir = str(cache_dir())
+    tk.cache_file = JIEBA_CACHE_FILE
+    if not _load_jieba_cache(tk):
+        log.info("building the jieba prefix dictionary cache in %s", tk.tmp_dir)
+        tk.initialize()  # builds from dict.txt and writes the cache file
+    with USERDICT.open("rb") as f:
+        tk.load_userdict(f)
+    return tk
+
+
 def initialise() -> None:
-    """Load jieba's dictionary and the user dictionary once; later calls do nothing."""
-    global _tokenizer
-    if _tokenizer is not None:
+    """Load the dictionary once; later calls do nothing."""
+    global _dictionary
+    if _dictionary is not None:
         return
     with _lock:
-        if _tokenizer is not None:
+        if _dictionary is not None:
             return
-        jieba.setLogLevel(logging.WARNING)  # its own stderr handler, set to DEBUG at import
-        tk = jieba.Tokenizer()
-        tk.tmp_dir = str(cache_dir())
-        tk.cache_file = CACHE_FILE
-        if not _load_cache(tk):
-            log.info("building the jieba prefix dictionary cache in %s", tk.tmp_dir)
-            tk.initialize()  # builds from dict.txt and writes the cache file
-        with USERDICT.open("rb") as f:
-            tk.load_userdict(f)
-        _tokenizer = tk
+        path = cache_path()
+        d = _read_cache(path)
+        if d is None:
+            log.info("building the segmentation dictionary in %s", path.parent)
+            tk = jieba_tokenizer()
+            d = Dictionary.from_counts(tk.FREQ, tk.total)
+            _write_cache(path, d)
+        _dictionary = d
 
 
-def tokenizer() -> JiebaTokenizer:
-    """The process's tokenizer (initialising it if start-up did not)."""
-    if _tokenizer is None:
+def dictionary() -> Dictionary:
+    """The process's dictionary (loading it if start-up did not)."""
+    if _dictionary is None:
         initialise()
-    assert _tokenizer is not None
-    return _tokenizer
+    assert _dictionary is not None
+    return _dictionary
 
 
 def cut(text: str) -> list[str]:
@@ -131,23 +249,20 @@ def cut(text: str) -> list[str]:
     王奶奶, a typo like 路登) is better left as single characters for keyword
     lookup than glued into a made-up word, and segmenting is a third faster.
 
-    The same as ``tokenizer().lcut(text, HMM=False)``, word for word: the same
-    blocks, the same word graph, the same sums in the same order and the same
-    tie-break, computed in one loop per block instead of jieba's generators
-    (see ``_cut_block``).
+    The same as jieba's ``lcut(text, HMM=False)`` with the same dictionaries,
+    word for word: the same blocks, the same word graph, the same sums in the
+    same order and the same tie-break, computed in one loop per block instead
+    of jieba's generators (see ``_cut_block``).
     """
-    tk = tokenizer()
+    d = dictionary()
     if not isinstance(text, str):
-        return tk.lcut(text, HMM=False)  # bytes and the like: jieba decodes them
+        text = jieba.strdecode(text)  # bytes: UTF-8, else GBK, as jieba reads them
     out: list[str] = []
-    logp = _log_probabilities(tk)
-    freq = tk.FREQ
-    logtotal = _log(tk.total)
     for i, block in enumerate(_RE_HAN.split(text)):
         if not block:
             continue
         if i % 2:  # a run of Chinese characters, letters, digits and +#&._%-
-            _cut_block(block, freq, logtotal, logp, out)
+            _cut_block(block, d, out)
         else:  # anything else: each whitespace run as is, every other character alone
             for j, piece in enumerate(_RE_SKIP.split(block)):
                 if j % 2:
@@ -157,23 +272,7 @@ def cut(text: str) -> list[str]:
     return out
 
 
-# dictionary entry -> (its count, log(count or 1) - log(total)), filled as entries are met (only
-# the dictionary's entries are kept); dropped if the dictionary changes or it grows past _LOGP_MAX
-_LOGP_MAX = 200_000
-_logp: dict[str, tuple[int, float]] = {}
-_logp_of: tuple[int, int] = (0, 0)
-
-
-def _log_probabilities(tk: JiebaTokenizer) -> dict[str, tuple[int, float]]:
-    global _logp, _logp_of
-    key = (id(tk.FREQ), tk.total)
-    if key != _logp_of or len(_logp) > _LOGP_MAX:
-        _logp, _logp_of = {}, key
-    return _logp
-
-
-def _cut_block(block: str, freq: dict[str, int], logtotal: float, logp: dict[str, tuple[int, float]],
-               out: list[str]) -> None:
+def _cut_block(block: str, d: Dictionary, out: list[str]) -> None:
     """jieba's ``__cut_DAG_NO_HMM`` of one block.
 
     jieba builds the graph of dictionary words from each position (``get_DAG``:
@@ -186,32 +285,29 @@ def _cut_block(block: str, freq: dict[str, int], logtotal: float, logp: dict[str
     n = len(block)
     score = [0.0] * (n + 1)
     ends = list(range(n + 1))
-    get = logp.get
+    number = d.index.get
+    numbers = [number(ch) for ch in block]
+    get = d.entries.get
+    bits = d.bits
+    lone = -d.logtotal  # log(1) - log(total): a character that is no word
     for k in range(n - 1, -1, -1):
-        frag = block[k]
-        v = get(frag)
-        if v is None:
-            f = freq.get(frag)
-            v = (f or 0, _log(f or 1) - logtotal)
-            if f is not None:
-                logp[frag] = v
-        else:
-            f = v[0]
-        found = bool(f)  # the character is a word by itself
-        best = v[1] + score[k + 1]
+        key = numbers[k]
+        v = get(key) if key is not None else None
+        found = v is not None and v != PREFIX  # the character is a word by itself
+        best = (v if found else lone) + score[k + 1]  # type: ignore[operator]
         end = k
-        if f is not None:  # an entry: longer words may start here
+        if v is not None and key is not None:  # an entry: longer words may start here
             i = k + 1
             while i < n:
-                frag = block[k:i + 1]
-                v = get(frag)
+                following = numbers[i]
+                if following is None:
+                    break
+                key = (key << bits) | following
+                v = get(key)
                 if v is None:
-                    f = freq.get(frag)
-                    if f is None:
-                        break
-                    v = logp[frag] = (f, _log(f or 1) - logtotal)
-                if v[0]:
-                    s = v[1] + score[i + 1]
+                    break
+                if v != PREFIX:
+                    s = v + score[i + 1]
                     if not found or s >= best:
                         best, end, found = s, i, True
                 i += 1
@@ -236,4 +332,4 @@ def _cut_block(block: str, freq: dict[str, int], logtotal: float, logp: dict[str
 
 def word_freq(word: str) -> int:
     """How often jieba's dictionary has seen ``word`` (0 when unknown)."""
-    return tokenizer().FREQ.get(word) or 0
+    return dictionary().count(word)

@@ -1,12 +1,13 @@
-"""The tokenizer: jieba loaded once at start-up, with the community's own words."""
+"""The tokenizer: jieba's dictionary and the community's own words, loaded once at
+start-up in a compact form, segmenting exactly as jieba does."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-import jieba
 import pytest
 
 from nlp import initialise, tokenizer
@@ -14,16 +15,29 @@ from nlp import initialise, tokenizer
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_initialise_is_idempotent_and_keeps_one_tokenizer() -> None:
-    initialise()
-    first = tokenizer.tokenizer()
-    initialise()
-    assert tokenizer.tokenizer() is first
+@pytest.fixture(scope="module")
+def reference() -> Any:
+    """jieba itself with the same dictionaries, to compare with."""
+    return tokenizer.jieba_tokenizer()
 
 
-def test_the_router_has_its_own_jieba_not_the_global_one() -> None:
+def test_initialise_is_idempotent_and_keeps_one_dictionary() -> None:
     initialise()
-    assert tokenizer.tokenizer() is not jieba.dt
+    first = tokenizer.dictionary()
+    initialise()
+    assert tokenizer.dictionary() is first
+
+
+def test_the_dictionary_holds_jiebas_counts_and_the_user_dictionarys(reference: Any) -> None:
+    freq = reference.FREQ
+    for word in ["的", "路灯", "南京市", "长江大桥", "楼栋长", "四点钟学校", "空巢老人"]:
+        assert freq[word] > 0
+        assert tokenizer.word_freq(word) == freq[word]
+    assert tokenizer.word_freq("楼栋长") == 2000  # nlp/data/userdict.txt
+    assert tokenizer.word_freq("南京市长") == freq.get("南京市长", 0) == 0  # only the start of longer words
+    assert tokenizer.word_freq("路灯坏了没人修") == 0
+    assert tokenizer.word_freq("") == 0
+    assert tokenizer.dictionary().total == reference.total
 
 
 @pytest.mark.parametrize("word", ["楼栋长", "四点钟学校", "空巢老人", "老旧小区", "消防通道", "电动车", "化粪池",
@@ -34,17 +48,38 @@ def test_community_words_stay_whole(word: str) -> None:
 
 def test_the_dictionary_cache_lives_in_a_writable_cache_dir() -> None:
     initialise()
-    tk = tokenizer.tokenizer()
-    assert (Path(tk.tmp_dir) / tk.cache_file).is_file()
+    assert tokenizer.cache_path().is_file()
+
+
+def test_a_changed_user_dictionary_is_a_new_cache_and_a_broken_cache_is_rebuilt(tmp_path: Path,
+                                                                                  monkeypatch: pytest.MonkeyPatch
+                                                                                  ) -> None:
+    user = tmp_path / "userdict.txt"
+    user.write_text("楼栋长 2000 n\n", encoding="utf-8")
+    monkeypatch.setattr(tokenizer, "USERDICT", user)
+    monkeypatch.setenv("LIANXIN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(tokenizer, "_dictionary", None)
+    tokenizer.initialise()
+    first = tokenizer.cache_path()
+    assert first.is_file() and tokenizer.word_freq("门禁卡坏") == 0
+    user.write_text("楼栋长 2000 n\n门禁卡坏 5 n\n", encoding="utf-8")
+    monkeypatch.setattr(tokenizer, "_dictionary", None)
+    tokenizer.initialise()
+    assert tokenizer.word_freq("门禁卡坏") == 5
+    assert tokenizer.cache_path() != first and not first.exists()  # the old one is dropped
+    tokenizer.cache_path().write_bytes(b"not marshal")
+    monkeypatch.setattr(tokenizer, "_dictionary", None)
+    tokenizer.initialise()
+    assert tokenizer.word_freq("门禁卡坏") == 5
 
 
 def test_in_a_fresh_process_everything_is_loaded_by_initialise_and_jiebas_global_is_untouched() -> None:
     code = (
         "import jieba, nlp\n"
         "from nlp import sounds, tokenizer\n"
-        "assert tokenizer._tokenizer is None and sounds._table is None\n"
+        "assert tokenizer._dictionary is None and sounds._table is None\n"
         "nlp.initialise()\n"
-        "assert tokenizer._tokenizer is not None and sounds._table is not None\n"
+        "assert tokenizer._dictionary is not None and sounds._table is not None\n"
         "router = nlp.TextAnalyser()\n"
         "assert router.analyse('3栋楼道灯坏了').category == 'facilities'\n"
         "print(jieba.dt.initialized)\n"
@@ -69,12 +104,13 @@ def _corpus_texts() -> list[str]:
     "\u3000你好\t世界\n", "😀😀谢谢", "——…～~", "王奶奶家的暖器不热了", "非常感谢非常感谢", "a-b_c.d&e%f",
     "一二三四五六七八九十百千万", "楼楼楼楼楼楼", "结婚的和尚未结婚的", "南京市长江大桥",
 ])
-def test_cut_is_jiebas_precise_mode_without_hmm(text: str) -> None:
-    assert tokenizer.cut(text) == tokenizer.tokenizer().lcut(text, HMM=False)
+def test_cut_is_jiebas_precise_mode_without_hmm(text: str, reference: Any) -> None:
+    assert tokenizer.cut(text) == reference.lcut(text, HMM=False)
+    assert tokenizer.cut(text.encode()) == reference.lcut(text.encode(), HMM=False)
 
 
-def test_cut_is_jiebas_precise_mode_without_hmm_on_the_corpus() -> None:
-    tk = tokenizer.tokenizer()
+def test_cut_is_jiebas_precise_mode_without_hmm_on_the_corpus(reference: Any) -> None:
+    tk = reference
     texts = _corpus_texts()
     assert len(texts) > 1000
     differ = [t for t in texts if tokenizer.cut(t) != tk.lcut(t, HMM=False)]
