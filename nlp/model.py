@@ -5,19 +5,38 @@ The weights file (nlp/data/weights.json) is written by ``python -m bot
 train`` and read once at start-up. A head keeps only the weights that
 matter, as ``feature -> [[class index, weight], ...]``, so a message costs a
 handful of dictionary look-ups per feature.
+
+Parsing that JSON takes about 25 MB for a moment and leaves the process 16 MB
+bigger for good (the heap does not shrink back), so the model as served is
+also kept in the cache directory (``nlp.tokenizer.cache_dir``) in a compact
+binary form, keyed by the weights file's content, and read from there.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import marshal
 import math
+import os
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nlp.tokenizer import cache_dir
+
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "data" / "weights.json"
+CACHE_VERSION = 1
+
+log = logging.getLogger(__name__)
+
+# A feature's weights: the positions in the score vector they add to (bytes while
+# every position is under 256) and the weights, in the order of the heads and of
+# the weights file; read from a few contiguous blocks per feature.
+Row = tuple["bytes | array[int]", "array[float]"]
 
 
 @dataclass
@@ -32,31 +51,22 @@ class Head:
 class Model:
     """The heads and one table of all their weights.
 
-    Served as one score vector of every head's classes laid end to end: ``flat``
-    holds each feature's weights as ``(position in that vector, weight)``, in
-    the order of the heads and of the weights file, and ``by_position`` each
-    position's ``feature -> weight`` for ``explain``. Both are made in one pass
-    by ``build``; ``table`` (``feature -> ((head, class, weight), ...)``) is
-    derived from them when asked for.
+    Served as one score vector of every head's classes laid end to end:
+    ``rows`` holds each feature's weights as a ``Row``. ``table``
+    (``feature -> ((head, class, weight), ...)``) is derived from it when asked
+    for. A feature may have two weights for one class; both count.
     """
 
     heads: dict[str, Head]
-    flat: dict[str, list[tuple[int, float]]]
-    by_position: list[dict[str, float]]
+    rows: dict[str, Row]
     thresholds: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
-    # (position, feature) -> every weight, for the rare feature with two weights for one class
-    repeated: dict[tuple[int, str], list[float]] = field(default_factory=dict)
     _intercepts: list[float] = field(init=False, repr=False, compare=False)
     _spans: list[tuple[str, list[str], int, int]] = field(init=False, repr=False, compare=False)
     _positions: list[tuple[int, int]] = field(init=False, repr=False, compare=False)  # -> (head, class)
-    # a feature's row of ``flat`` packed as (positions, weights) in two arrays: the weights of a
-    # message's features are then read from a few contiguous blocks instead of a tuple and a float
-    # object each (a tenth quicker); packed when a message first has the feature
-    _packed: dict[str, tuple[bytes | array[int], array[float]]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self._intercepts, self._spans, self._positions, self._packed = [], [], [], {}
+        self._intercepts, self._spans, self._positions = [], [], []
         for h, (name, head) in enumerate(self.heads.items()):
             start = len(self._intercepts)
             self._spans.append((name, head.classes, start, start + len(head.classes)))
@@ -67,20 +77,17 @@ class Model:
     def table(self) -> dict[str, tuple[tuple[int, int, float], ...]]:
         """Every weight: ``feature -> ((head, class, weight), ...)``."""
         positions = self._positions
-        return {feature: tuple((*positions[k], w) for k, w in row) for feature, row in self.flat.items()}
+        return {feature: tuple((*positions[k], w) for k, w in zip(*row, strict=True))
+                for feature, row in self.rows.items()}
 
     def predict(self, features: Mapping[str, float]) -> dict[str, dict[str, float]]:
         """Every head's class probabilities for one feature vector."""
         scores = self._intercepts.copy()
-        packed = self._packed
-        flat = self.flat
+        rows = self.rows
         for name, value in features.items():
-            row = packed.get(name)
+            row = rows.get(name)
             if row is None:
-                entries = flat.get(name)
-                if entries is None:
-                    continue
-                row = packed[name] = _pack(entries)
+                continue
             for k, w in zip(*row, strict=True):
                 scores[k] += w * value
         out = {}
@@ -97,15 +104,17 @@ class Model:
         """The features that pushed ``head`` most towards ``label``, strongest first."""
         h = list(self.heads).index(head)
         k = self._spans[h][2] + self.heads[head].classes.index(label)
-        weights = self.by_position[k] if k < len(self.by_position) else {}
-        repeated = self.repeated
+        rows = self.rows
         pushes = []
-        for name in features.keys() & weights.keys():  # any order: the pushes are sorted
-            value = features[name]
-            for w in repeated[k, name] if repeated and (k, name) in repeated else (weights[name],):
-                push = w * value
-                if push > 0:
-                    pushes.append((push, name))
+        for name, value in features.items():
+            row = rows.get(name)
+            if row is None or k not in row[0]:
+                continue
+            for position, w in zip(*row, strict=True):
+                if position == k:
+                    push = w * value
+                    if push > 0:
+                        pushes.append((push, name))
         pushes.sort(reverse=True)
         return [name for _, name in pushes[:n]]
 
@@ -124,28 +133,15 @@ class Model:
     def build(cls, heads: Mapping[str, tuple[Head, Mapping[str, list[tuple[int, float]]]]],
               thresholds: Mapping[str, float] | None = None, meta: Mapping[str, Any] | None = None) -> Model:
         """A model from each head and its weights (``feature -> [(class, weight), ...]``)."""
-        flat: dict[str, list[tuple[int, float]]] = {}
-        by_position: list[dict[str, float]] = []
-        repeated: dict[tuple[int, str], list[float]] = {}
+        entries: dict[str, list[tuple[int, float]]] = {}
         start = 0
         for head, weights in heads.values():
-            by_position.extend({} for _ in head.classes)
             for feature, row in weights.items():
-                entries = [(start + int(i), float(w)) for i, w in row]
-                existing = flat.get(feature)
-                if existing is None:
-                    flat[feature] = entries
-                else:
-                    existing.extend(entries)
-                for k, w in entries:
-                    at = by_position[k]
-                    if feature in at:
-                        repeated.setdefault((k, feature), [at[feature]]).append(w)
-                    else:
-                        at[feature] = w
+                entries.setdefault(feature, []).extend((start + int(i), float(w)) for i, w in row)
             start += len(head.classes)
-        return cls({name: head for name, (head, _) in heads.items()}, flat, by_position,
-                   dict(thresholds or {}), dict(meta or {}), repeated)
+        return cls({name: head for name, (head, _) in heads.items()},
+                   {feature: _pack(row) for feature, row in entries.items()},
+                   dict(thresholds or {}), dict(meta or {}))
 
     @classmethod
     def load(cls, path: Path = DEFAULT_WEIGHTS) -> Model | None:
@@ -155,23 +151,68 @@ class Model:
             return None
         key = (str(path.resolve()), path.stat().st_mtime_ns)
         if key not in _loaded:
-            data = json.loads(path.read_text(encoding="utf-8"))
             _loaded.clear()
-            _loaded[key] = cls.build(
-                {name: (Head(list(h["classes"]), [float(x) for x in h["intercept"]]), h["weights"])
-                 for name, h in data["heads"].items()},
-                {k: float(v) for k, v in data.get("thresholds", {}).items()}, dict(data.get("meta", {})))
+            _loaded[key] = _load_cached(path)
         return _loaded[key]
 
 
 _loaded: dict[tuple[str, int], Model] = {}
 
 
-def _pack(entries: list[tuple[int, float]]) -> tuple[bytes | array[int], array[float]]:
+def _pack(entries: list[tuple[int, float]]) -> Row:
     """A row's positions and weights as two arrays (the same numbers, in the same order)."""
     positions = [k for k, _ in entries]
     packed_positions = bytes(positions) if max(positions, default=0) < 256 else array("q", positions)
     return packed_positions, array("d", [w for _, w in entries])
+
+
+def _parse(text: str) -> Model:
+    data = json.loads(text)
+    return Model.build(
+        {name: (Head(list(h["classes"]), [float(x) for x in h["intercept"]]), h["weights"])
+         for name, h in data["heads"].items()},
+        {k: float(v) for k, v in data.get("thresholds", {}).items()}, dict(data.get("meta", {})))
+
+
+def _load_cached(path: Path) -> Model:
+    """The model in ``path``, from its compact copy in the cache directory when there is one."""
+    raw = path.read_bytes()
+    cache = cache_dir() / f"lianxin-model-{hashlib.sha1(raw + bytes([CACHE_VERSION])).hexdigest()[:16]}.cache"
+    try:
+        heads, rows, thresholds, meta = marshal.loads(cache.read_bytes())
+        return Model({name: Head(classes, intercept) for name, classes, intercept in heads},
+                     {feature: (positions if isinstance(positions, bytes) else array("q", positions),
+                                _floats(weights)) for feature, (positions, weights) in rows.items()},
+                     thresholds, meta)
+    except (OSError, ValueError, EOFError, TypeError, AttributeError):  # none yet, or not ours
+        pass
+    model = _parse(raw.decode("utf-8"))
+    _keep(cache, model)
+    return model
+
+
+def _floats(data: bytes) -> array[float]:
+    out = array("d")
+    out.frombytes(data)
+    return out
+
+
+def _keep(cache: Path, model: Model) -> None:
+    """Write the compact copy (aside, then renamed), dropping copies of other weights files."""
+    compact = ([(name, head.classes, head.intercept) for name, head in model.heads.items()],
+               {feature: (positions if isinstance(positions, bytes) else list(positions), weights.tobytes())
+                for feature, (positions, weights) in model.rows.items()},
+               model.thresholds, model.meta)
+    tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(marshal.dumps(compact))
+        os.replace(tmp, cache)
+        for old in cache.parent.glob("lianxin-model-*.cache"):
+            if old != cache:
+                old.unlink(missing_ok=True)
+    except (OSError, ValueError):
+        log.warning("could not keep the model cache in %s", cache.parent, exc_info=True)
+        tmp.unlink(missing_ok=True)
 
 
 def readable(feature: str) -> str:

@@ -19,8 +19,10 @@ import hashlib
 import logging
 import marshal
 import os
+import re
 import tempfile
 import threading
+from importlib.util import find_spec
 from math import exp as _exp
 from math import log as _log
 from pathlib import Path
@@ -30,9 +32,10 @@ JiebaTokenizer = Any  # jieba ships no type information
 
 
 def _import_jieba():
-    """Import jieba without pkg_resources: jieba tries that deprecated module
-    (12 MB and a tenth of a second) only to locate its own data files, and
-    falls back to a plain path when the import fails."""
+    """Import jieba (only to build the dictionary: serving needs none of it) without
+    pkg_resources: jieba tries that deprecated module (12 MB and a tenth of a
+    second) only to locate its own data files, and falls back to a plain path
+    when the import fails."""
     import sys
 
     blocked = "pkg_resources" not in sys.modules
@@ -43,14 +46,14 @@ def _import_jieba():
     finally:
         if blocked and sys.modules.get("pkg_resources") is None:
             del sys.modules["pkg_resources"]
+    jieba.setLogLevel(logging.WARNING)  # its own stderr handler, set to DEBUG at import
     return jieba
 
 
-jieba = _import_jieba()
-
-# jieba's own patterns, so that ``cut`` splits a text into the same blocks as jieba
-_RE_HAN = jieba.re_han_default
-_RE_SKIP = jieba.re_skip_default
+# jieba's own patterns (re_han_default, re_skip_default), so that ``cut`` splits a
+# text into the same blocks as jieba; a test checks they are still jieba's
+_RE_HAN = re.compile("([\u4E00-\u9FD5a-zA-Z0-9+#&\\._%\\-]+)", re.U)
+_RE_SKIP = re.compile("(\r\n|\\s)", re.U)
 _ENG = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")  # jieba's re_eng
 
 log = logging.getLogger(__name__)
@@ -146,7 +149,10 @@ def cache_dir() -> Path:
 
 
 def _dictionary_file() -> Path:
-    return Path(jieba.__file__).resolve().parent / jieba.DEFAULT_DICT_NAME
+    """jieba's dictionary, found without importing jieba."""
+    spec = find_spec("jieba")
+    assert spec is not None and spec.origin is not None, "jieba is not installed"
+    return Path(spec.origin).resolve().parent / "dict.txt"
 
 
 def cache_path(directory: Path | None = None) -> Path:
@@ -204,8 +210,7 @@ def jieba_tokenizer() -> JiebaTokenizer:
     """A jieba tokenizer with jieba's dictionary and ours, as ``cut`` segments
     with (for building the dictionary, and for tests that compare with jieba).
     Its table takes about 60 MB: it is not kept."""
-    jieba.setLogLevel(logging.WARNING)  # its own stderr handler, set to DEBUG at import
-    tk = jieba.Tokenizer()
+    tk = _import_jieba().Tokenizer()
     tk.tmp_dir = str(cache_dir())
     tk.cache_file = JIEBA_CACHE_FILE
     if not _load_jieba_cache(tk):
@@ -242,7 +247,7 @@ def dictionary() -> Dictionary:
     return _dictionary
 
 
-def cut(text: str) -> list[str]:
+def cut(text: str | bytes) -> list[str]:
     """Segment ``text``: jieba's precise mode with the dictionaries only.
 
     HMM new-word discovery is off: a run of unknown characters (a name like
@@ -256,7 +261,7 @@ def cut(text: str) -> list[str]:
     """
     d = dictionary()
     if not isinstance(text, str):
-        text = jieba.strdecode(text)  # bytes: UTF-8, else GBK, as jieba reads them
+        text = _decode(text)
     out: list[str] = []
     for i, block in enumerate(_RE_HAN.split(text)):
         if not block:
@@ -270,6 +275,14 @@ def cut(text: str) -> list[str]:
                 else:
                     out.extend(piece)
     return out
+
+
+def _decode(data: bytes) -> str:
+    """Bytes as jieba reads them: UTF-8, else GBK, dropping what is neither."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("gbk", "ignore")
 
 
 def _cut_block(block: str, d: Dictionary, out: list[str]) -> None:

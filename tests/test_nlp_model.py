@@ -6,6 +6,9 @@ import json
 import math
 from pathlib import Path
 
+import pytest
+
+from nlp import model as model_module
 from nlp.model import Head, Model
 
 
@@ -62,3 +65,29 @@ def test_table_and_save_give_back_the_weights_as_built(tmp_path: Path) -> None:
     assert data["heads"]["intent"]["weights"]["b:谢谢"] == [[1, 0.5], [0, -0.25]]
     again = Model.load(path)
     assert again is not None and again.table == model.table and again.thresholds == {"urgent": 0.4}
+
+
+def test_a_second_load_reads_the_compact_copy_and_gives_the_same_model(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIANXIN_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "weights.json"
+    _model().save(path)
+    first = model_module._load_cached(path)  # parses the JSON, keeps the compact copy
+    copies = list((tmp_path / "cache").glob("lianxin-model-*.cache"))
+    assert len(copies) == 1
+    monkeypatch.setattr(model_module, "_parse", lambda text: pytest.fail("the JSON was parsed again"))
+    second = model_module._load_cached(path)
+    assert second == first and second.table == first.table and second.meta == {"note": "test"}
+    features = {"t:谢谢": 0.6, "b:谢谢": 0.8, "t:停车": 1.0}
+    assert second.predict(features) == first.predict(features)
+
+
+def test_a_broken_compact_copy_is_replaced_from_the_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIANXIN_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "weights.json"
+    _model().save(path)
+    model_module._load_cached(path)
+    (copy,) = (tmp_path / "cache").glob("lianxin-model-*.cache")
+    copy.write_bytes(b"\x00 not marshal")
+    assert model_module._load_cached(path).table == _model().table
+    assert copy.read_bytes() != b"\x00 not marshal"

@@ -46,6 +46,26 @@ def test_community_words_stay_whole(word: str) -> None:
     assert word in tokenizer.cut(f"关于{word}的事情")
 
 
+def test_blocks_are_split_with_jiebas_own_patterns(reference: Any) -> None:
+    jieba = sys.modules["jieba"]
+    assert (tokenizer._RE_HAN.pattern, tokenizer._RE_HAN.flags) == (jieba.re_han_default.pattern,
+                                                                    jieba.re_han_default.flags)
+    assert (tokenizer._RE_SKIP.pattern, tokenizer._RE_SKIP.flags) == (jieba.re_skip_default.pattern,
+                                                                      jieba.re_skip_default.flags)
+
+
+def test_serving_never_imports_jieba_once_the_dictionary_is_kept() -> None:
+    initialise()  # builds and keeps the dictionary if this machine has none yet
+    code = (
+        "import sys, nlp\n"
+        "nlp.initialise()\n"
+        "assert nlp.TextAnalyser().analyse('3栋楼道灯坏了').category == 'facilities'\n"
+        "print('jieba' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_the_dictionary_cache_lives_in_a_writable_cache_dir() -> None:
     initialise()
     assert tokenizer.cache_path().is_file()
