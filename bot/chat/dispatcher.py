@@ -38,7 +38,7 @@ class Filter:
     async def evaluate(self, ctx: Context) -> dict[str, Any] | None:
         """None when the filter fails, else the data it hands over ({} for a plain pass)."""
         result = self._check(ctx)
-        if inspect.isawaitable(result):
+        if not isinstance(result, (bool, dict)) and inspect.isawaitable(result):
             result = await result
         if isinstance(result, dict):
             return result
@@ -93,11 +93,14 @@ class Handler:
     fn: HandlerFn
     filters: tuple[Filter, ...]
 
+    def __post_init__(self) -> None:
+        self._wanted = frozenset(inspect.signature(self.fn).parameters)  # read once, not per message
+
     async def matches(self, ctx: Context) -> dict[str, Any] | None:
         return await passes(self.filters, ctx)
 
     async def call(self, ctx: Context, data: dict[str, Any]) -> str | None:
-        wanted = inspect.signature(self.fn).parameters
+        wanted = self._wanted
         return await self.fn(ctx, **{k: v for k, v in data.items() if k in wanted})
 
 

@@ -11,15 +11,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
+from bot.db import affected
 from bot.models import PendingQuestion
 
 CONFIRM, CHOICE, CLARIFY, FOLLOWUP = "confirm", "choice", "clarify", "followup"
 KINDS = (CONFIRM, CHOICE, CLARIFY, FOLLOWUP)
+
+# Built once: every text message looks its sender's question up. Core
+# statements on the table (no ORM object is ever loaded for a question), so
+# what one statement wrote the next one reads.
+_QUESTIONS = cast(Table, PendingQuestion.__table__)
+_OF = _QUESTIONS.c.openid == bindparam("who")
+_READ = select(_QUESTIONS.c.kind, _QUESTIONS.c.data, _QUESTIONS.c.asked_at, _QUESTIONS.c.expires_at).where(_OF)
+_REPLACE = update(_QUESTIONS).where(_OF).values(
+    kind=bindparam("kind"), data=bindparam("data"), asked_at=bindparam("asked_at"),
+    expires_at=bindparam("expires_at"))
+_ADD = insert(_QUESTIONS)
+_FORGET = delete(_QUESTIONS).where(_OF)
 
 
 @dataclass(frozen=True)
@@ -40,29 +54,23 @@ async def ask(session: AsyncSession, config: Config, openid: str, kind: str, dat
     """Remember that `openid` was just asked a question of `kind` (replacing any earlier one)."""
     if kind not in KINDS:
         raise ValueError(f"unknown pending question kind {kind!r}")
-    row = await session.get(PendingQuestion, openid)
-    expires = now + lifetime(config, kind)
-    if row is None:
-        session.add(PendingQuestion(openid=openid, kind=kind, data=data, asked_at=now, expires_at=expires))
-    else:
-        row.kind, row.data, row.asked_at, row.expires_at = kind, data, now, expires
-    await session.flush()
+    values = {"kind": kind, "data": data, "asked_at": now, "expires_at": now + lifetime(config, kind)}
+    if affected(await session.execute(_REPLACE, {"who": openid, **values})) == 0:
+        await session.execute(_ADD, {"openid": openid, **values})
 
 
 async def current(session: AsyncSession, openid: str, now: datetime) -> Pending | None:
     """The question `openid` has yet to answer, or None (an expired one is forgotten)."""
-    row = await session.get(PendingQuestion, openid)
+    row = (await session.execute(_READ, {"who": openid})).first()
     if row is None:
         return None
-    if row.expires_at <= now:
+    kind, data, asked_at, expires_at = row
+    if expires_at <= now:
         await forget(session, openid)
         return None
-    return Pending(row.kind, dict(row.data or {}), row.asked_at)
+    return Pending(kind, dict(data or {}), asked_at)
 
 
 async def forget(session: AsyncSession, openid: str) -> None:
     """The question is answered, declined or moot."""
-    row = await session.get(PendingQuestion, openid)
-    if row is not None:
-        await session.delete(row)
-        await session.flush()
+    await session.execute(_FORGET, {"who": openid})

@@ -7,14 +7,17 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.config import Config
 from bot.db import affected, insert_ignore
 from bot.delivery.outbox import enqueue
 from bot.domain.roster.addresses import describe_household
+from bot.domain.roster_cache import NOT_A_ROSTER_CHANGE
 from bot.domain.security import (
     GRANTED,
     MOVED,
@@ -54,25 +57,39 @@ class Sender:
         return STAFF in self.roles
 
 
+# Built once: every message loads its sender. The records are ORM objects
+# (handlers change them); who last wrote is written by a Core UPDATE and set
+# on the loaded object as its committed value, so no flush has to find it.
+_SENDER = (select(Resident, Person).outerjoin(Person, Person.openid == Resident.openid)
+           .where(Resident.openid == bindparam("openid")))
+_PERSON_OF = select(Person).where(Person.openid == bindparam("openid"))
+_RESIDENTS = cast(Table, Resident.__table__)
+_PEOPLE = cast(Table, Person.__table__)
+_RESIDENT_WROTE = (update(_RESIDENTS).where(_RESIDENTS.c.openid == bindparam("who"))
+                   .values(last_message_at=bindparam("at")))
+_PERSON_WROTE = (update(_PEOPLE).where(_PEOPLE.c.id == bindparam("person_id"))
+                 .values(last_message_at=bindparam("at")).execution_options(**NOT_A_ROSTER_CHANGE))
+
+
 async def load_sender(session: AsyncSession, openid: str, now: datetime) -> Sender:
     """The sender of a message; creates the resident record on first contact
     and remembers when they last wrote (the customer-service window)."""
-    row = (await session.execute(
-        select(Resident, Person).outerjoin(Person, Person.openid == Resident.openid)
-        .where(Resident.openid == openid))).first()
+    row = (await session.execute(_SENDER, {"openid": openid})).first()
     if row is None:
         await insert_ignore(session, Resident, {"openid": openid, "household_id": None, "bound_at": None,
                                                 "first_seen_at": now, "last_message_at": now, "subscribed": True},
                             ["openid"])
         resident = await session.get(Resident, openid)
-        person = await session.scalar(select(Person).where(Person.openid == openid))
+        person = await session.scalar(_PERSON_OF, {"openid": openid})
     else:
         resident, person = row
     assert resident is not None
     if _moved(resident.last_message_at, now):
-        resident.last_message_at = now
+        await session.execute(_RESIDENT_WROTE, {"who": openid, "at": now})
+        set_committed_value(resident, "last_message_at", now)
     if person is not None and _moved(person.last_message_at, now):
-        person.last_message_at = now
+        await session.execute(_PERSON_WROTE, {"person_id": person.id, "at": now})
+        set_committed_value(person, "last_message_at", now)
     return Sender(openid, resident, person)
 
 

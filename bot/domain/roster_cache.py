@@ -8,7 +8,8 @@ transaction (session events below, so no code path can forget it). A
 request reads the counter once (one primary-key lookup) and drops what this
 process holds when it moved. A transaction that changes the roster itself
 reads the database, never the cache. Who last wrote (last_message_at) is no
-roster change.
+roster change (an ORM change of it alone, or a statement that carries
+NOT_A_ROSTER_CHANGE).
 
 Cached people are detached copies, shared by concurrent requests and only
 read (their id, name, phone, openid, leave and staff fields).
@@ -18,9 +19,9 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import event, inspect, select, update
+from sqlalchemy import Table, bindparam, event, inspect, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached
@@ -33,8 +34,17 @@ ROSTER = "roster"
 WATCHED: tuple[type, ...] = (Person, Household, Building, Compound, Community, Township)
 WATCHED_TABLES = frozenset(m.__table__.name for m in WATCHED)  # type: ignore[attr-defined]
 NOT_ROSTER = frozenset({"last_message_at"})
+_NOT_ROSTER_OPTION = "lianxin_not_roster"
+# The execution options of a statement that writes only NOT_ROSTER columns of a watched table.
+NOT_A_ROSTER_CHANGE = {_NOT_ROSTER_OPTION: True}
 _CHANGED = "roster_changed"
 _VERSION = "roster_version"
+
+# Built once: the version read runs on every request that uses the cache.
+_EPOCHS = cast(Table, CacheEpoch.__table__)
+_READ_VERSION = select(_EPOCHS.c.version).where(_EPOCHS.c.name == bindparam("epoch"))
+_BUMP_VERSION = (update(_EPOCHS).where(_EPOCHS.c.name == bindparam("epoch"))
+                 .values(version=_EPOCHS.c.version + 1))
 
 
 class _Cache:
@@ -73,10 +83,10 @@ def _touches_roster(session: Session) -> bool:
 
 @event.listens_for(Session, "do_orm_execute")
 def _on_statement(state: ORMExecuteState) -> None:
-    if state.is_update or state.is_delete or state.is_insert:
-        table = getattr(state.statement, "table", None)
-        if getattr(table, "name", None) in WATCHED_TABLES:
-            state.session.info[_CHANGED] = True
+    statement = state.statement  # runs for every statement: is_dml is INSERT, UPDATE or DELETE
+    if statement.is_dml and getattr(getattr(statement, "table", None), "name", None) in WATCHED_TABLES \
+            and not state.execution_options.get(_NOT_ROSTER_OPTION):
+        state.session.info[_CHANGED] = True
 
 
 @event.listens_for(Session, "after_flush")
@@ -90,9 +100,8 @@ def _bump(session: Session) -> None:
     if not _touches_roster(session):
         return
     dialect = session.get_bind().dialect.name
-    session.execute(_insert_ignore_statement(dialect, CacheEpoch.__table__, ("name",), None),
-                    {"name": ROSTER, "version": 0})
-    session.execute(update(CacheEpoch).where(CacheEpoch.name == ROSTER).values(version=CacheEpoch.version + 1))
+    session.execute(_insert_ignore_statement(dialect, _EPOCHS, ("name",), None), {"name": ROSTER, "version": 0})
+    session.execute(_BUMP_VERSION, {"epoch": ROSTER})
 
 
 @event.listens_for(Session, "after_commit")
@@ -106,7 +115,7 @@ async def roster_version(session: AsyncSession) -> int:
     """The roster counter, read once per transaction."""
     version = session.info.get(_VERSION)
     if version is None:
-        version = await session.scalar(select(CacheEpoch.version).where(CacheEpoch.name == ROSTER)) or 0
+        version = await session.scalar(_READ_VERSION, {"epoch": ROSTER}) or 0
         session.info[_VERSION] = version
     return int(version)
 

@@ -15,8 +15,9 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
@@ -108,14 +109,21 @@ def record_role(session: AsyncSession, action: str, person: Person, now: datetim
 
 # ------------------------------------------------------------ rate limits
 
+# Built once (every message runs one or both): Core counts on the tables, executed with their values.
+_INBOUND = cast(Table, InboundMessage.__table__)
+_MESSAGES_SINCE = select(func.count()).select_from(_INBOUND).where(
+    _INBOUND.c.openid == bindparam("openid"), _INBOUND.c.received_at > bindparam("since"))
+_TICKETS = cast(Table, Ticket.__table__)
+_TICKETS_SINCE = select(func.count()).select_from(_TICKETS).where(
+    _TICKETS.c.openid == bindparam("openid"), _TICKETS.c.created_at > bindparam("since"))
+
+
 async def messages_over_limit(session: AsyncSession, config: Config, openid: str, now: datetime) -> bool:
     """More messages from `openid` in the last minute than allowed (this one included).
     Counted from the inbox: a retry of one message is one row."""
-    count = await session.scalar(select(func.count()).select_from(InboundMessage).where(
-        InboundMessage.openid == openid, InboundMessage.received_at > now - timedelta(minutes=1)))
+    count = await session.scalar(_MESSAGES_SINCE, {"openid": openid, "since": now - timedelta(minutes=1)})
     return int(count or 0) > config.security.messages_per_minute
 
 
 async def tickets_in_last_hour(session: AsyncSession, openid: str, now: datetime) -> int:
-    return int(await session.scalar(select(func.count()).select_from(Ticket).where(
-        Ticket.openid == openid, Ticket.created_at > now - timedelta(hours=1))) or 0)
+    return int(await session.scalar(_TICKETS_SINCE, {"openid": openid, "since": now - timedelta(hours=1)}) or 0)

@@ -21,8 +21,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat.context import Message
@@ -34,6 +35,15 @@ from bot.wechat.protocol import Forbidden
 log = logging.getLogger("lianxin.inbox")
 
 Process = Callable[[AsyncSession, int], Awaitable[str]]
+
+# Built once: the hot path executes them with a dict of values, and SQLAlchemy
+# reuses their compiled form (Core statements on the tables, no ORM step).
+_INBOUND = cast(Table, InboundMessage.__table__)
+_NONCES = cast(Table, SeenNonce.__table__)
+_NONCE_OWNER = select(_NONCES.c.dedup_key).where(_NONCES.c.nonce == bindparam("nonce"))
+_STORED_REPLY = select(_INBOUND.c.reply).where(_INBOUND.c.dedup_key == bindparam("dedup_key"))
+_SET_REPLY = (update(_INBOUND).where(_INBOUND.c.id == bindparam("message_id"))
+              .values(reply=bindparam("reply"), replied_at=bindparam("replied_at")))
 
 
 def _stored_content(message: Message) -> str:
@@ -71,9 +81,7 @@ async def receive(db: Database, message: Message, nonce: str, now: datetime, pro
         if message_id is None:
             return await _stored_reply(session, message.dedup_key), False
         reply = fallback()
-        await session.execute(
-            update(InboundMessage).where(InboundMessage.id == message_id).values(reply=reply, replied_at=now)
-        )
+        await _set_reply(session, message_id, reply, now)
         return reply, True
 
 
@@ -85,9 +93,7 @@ async def _handle(session: AsyncSession, message: Message, nonce: str, now: date
     if message_id is None:
         return await _stored_reply(session, message.dedup_key), False
     reply = await process(session, message_id)
-    await session.execute(
-        update(InboundMessage).where(InboundMessage.id == message_id).values(reply=reply, replied_at=now)
-    )
+    await _set_reply(session, message_id, reply, now)
     return reply, True
 
 
@@ -95,7 +101,7 @@ async def _remember_nonce(session: AsyncSession, nonce: str, dedup_key: str, now
     result = await insert_ignore(session, SeenNonce, {"nonce": nonce, "dedup_key": dedup_key, "seen_at": now},
                                  ["nonce"])
     if result.rowcount == 0:
-        seen = await session.scalar(select(SeenNonce.dedup_key).where(SeenNonce.nonce == nonce))
+        seen = await session.scalar(_NONCE_OWNER, {"nonce": nonce})
         if seen != dedup_key:
             raise Forbidden("nonce already used for another message")
 
@@ -125,8 +131,13 @@ async def _store(session: AsyncSession, message: Message, now: datetime, failed:
     return result.scalar_one_or_none()
 
 
+async def _set_reply(session: AsyncSession, message_id: int, reply: str, now: datetime) -> None:
+    """The reply given to the first delivery, kept for every retry."""
+    await session.execute(_SET_REPLY, {"message_id": message_id, "reply": reply, "replied_at": now})
+
+
 async def _stored_reply(session: AsyncSession, dedup_key: str) -> str:
-    reply = await session.scalar(select(InboundMessage.reply).where(InboundMessage.dedup_key == dedup_key))
+    reply = await session.scalar(_STORED_REPLY, {"dedup_key": dedup_key})
     return reply or ""
 
 
