@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
@@ -116,6 +116,9 @@ async def messages_over_limit(session: AsyncSession, config: Config, openid: str
     return int(count or 0) > config.security.messages_per_minute
 
 
+_TICKETS_SINCE = select(func.count()).select_from(Ticket).where(  # prebuilt: the request path binds values only
+    Ticket.openid == bindparam("openid"), Ticket.created_at > bindparam("since"))
+
+
 async def tickets_in_last_hour(session: AsyncSession, openid: str, now: datetime) -> int:
-    return int(await session.scalar(select(func.count()).select_from(Ticket).where(
-        Ticket.openid == openid, Ticket.created_at > now - timedelta(hours=1))) or 0)
+    return int(await session.scalar(_TICKETS_SINCE, {"openid": openid, "since": now - timedelta(hours=1)}) or 0)

@@ -117,12 +117,16 @@ class DeskCore:
             return self.texts("role.staff")
         person = assignee if assignee is not None and assignee.id == ticket.assignee_id \
             else await self.session.get(Person, ticket.assignee_id)
-        if person is None:
+        return self.handler_title(ticket, person.name if person is not None else None)
+
+    def handler_title(self, ticket: Ticket, name: str | None) -> str:
+        """handler_label with the assignee's name at hand (None: no such person)."""
+        if ticket.assignee_id is None or name is None:
             return self.texts("role.staff")
         title = self.texts(LEVEL_TITLE_KEY.get(ticket.level, "role.member"))
         if ticket.level == STAFF:
             return title
-        return self.texts("role.person", title=title, surname=surname(person.name))
+        return self.texts("role.person", title=title, surname=surname(name))
 
     async def chain_for(self, ticket: Ticket) -> Chain:
         return await assignment.load_chain(self.session, household_id=ticket.household_id,
