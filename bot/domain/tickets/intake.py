@@ -41,7 +41,8 @@ _HOUSEHOLD_PLACE = (
 _BUILDING_NUMBERED = select(Building.id, Compound.id, Compound.community_id, Compound.name).join(
     Compound, Building.compound_id == Compound.id).where(Building.number == bindparam("number"))
 _BUILDING_IN_NAMED = _BUILDING_NUMBERED.where(Compound.name.contains(bindparam("name"))).limit(2)
-_BUILDING_IN_COMPOUND = _BUILDING_NUMBERED.where(Compound.id == bindparam("compound_id")).limit(2)
+_BUILDINGS_OF = select(Building.number, Building.id, Compound.id, Compound.community_id, Compound.name).join(
+    Compound, Building.compound_id == Compound.id).where(Compound.id == bindparam("compound_id"))
 _BUILDING_ANYWHERE = _BUILDING_NUMBERED.limit(2)
 _MERGE_CANDIDATES = select(Ticket.id, Ticket.text, Ticket.matched, Ticket.merge_tokens).where(
     Ticket.category == bindparam("category"), Ticket.state.in_(ACTIVE), Ticket.created_at >= bindparam("since"),
@@ -85,6 +86,24 @@ class Intake(DeskPolicy):
                 return Location(None, None, compounds[0][0], compounds[0][1], request.location)
         return Location(label=request.location)
 
+    async def _compound_name(self, compound_id: int) -> str | None:
+        async def load() -> str | None:
+            return await self.session.scalar(_COMPOUND_NAME, {"compound_id": compound_id})
+
+        return await cached(self.session, ("compound name", compound_id), load)
+
+    async def _buildings_of(self, compound_id: int) -> dict[int | None, list[tuple[int, int, int | None, str]]]:
+        """A compound's buildings by number (id, compound id, community id, compound name), from the
+        process's memory while the roster is unchanged; keyed by the roster, never by what a text says."""
+        async def load() -> dict[int | None, list[tuple[int, int, int | None, str]]]:
+            by_number: dict[int | None, list[tuple[int, int, int | None, str]]] = {}
+            for number, building_id, compound, community_id, name in (await self.session.execute(
+                    _BUILDINGS_OF, {"compound_id": compound_id})).all():
+                by_number.setdefault(number, []).append((building_id, compound, community_id, name))
+            return by_number
+
+        return await cached(self.session, ("buildings", compound_id), load)
+
     async def _household_location(self, household_id: int) -> Location | None:
         return await cached(self.session, ("home", household_id), lambda: self._load_household_location(household_id))
 
@@ -103,18 +122,19 @@ class Intake(DeskPolicy):
         if request.room:
             compound_name = request.place_name
             if compound_name is None and home_compound is not None:
-                compound_name = await self.session.scalar(_COMPOUND_NAME, {"compound_id": home_compound})
+                compound_name = await self._compound_name(home_compound)
             match = await match_address(self.session, building=request.building, unit=request.unit,
                                         room=request.room, compound=compound_name)
             if match.household is not None:
                 return await self._household_location(match.household.id)
+        rows: Sequence[tuple[int, int, int | None, str]]
         if request.place_name:
-            query, params = _BUILDING_IN_NAMED, {"number": request.building, "name": request.place_name}
+            rows = (await self.session.execute(
+                _BUILDING_IN_NAMED, {"number": request.building, "name": request.place_name})).all()
         elif home_compound is not None:
-            query, params = _BUILDING_IN_COMPOUND, {"number": request.building, "compound_id": home_compound}
+            rows = (await self._buildings_of(home_compound)).get(request.building, [])
         else:
-            query, params = _BUILDING_ANYWHERE, {"number": request.building}
-        rows = (await self.session.execute(query, params)).all()
+            rows = (await self.session.execute(_BUILDING_ANYWHERE, {"number": request.building})).all()
         if len(rows) != 1:
             return None
         building_id, compound_id, community_id, compound_name = rows[0]
