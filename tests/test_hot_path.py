@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from bot.db import Database
-from bot.models import CacheEpoch, InboundMessage, Person, Resident, Ticket
+from bot.models import Building, CacheEpoch, Compound, InboundMessage, Person, Resident, Ticket
 from tests.conftest import WeChat
 from tests.roster import make_roster
 
@@ -157,5 +157,41 @@ async def test_the_chain_in_memory_follows_roster_changes_made_by_another_proces
             member.last_message_at = member.last_message_at
             await s.execute(update(Resident).where(Resident.openid == "o_hot_zhou").values(subscribed=True))
         assert await roster_version(db) == before
+    finally:
+        await other.dispose()
+
+
+async def test_a_named_building_in_memory_follows_roster_changes_made_by_another_process(client, db: Database
+                                                                                         ) -> None:
+    """A request naming another building of the sender's compound goes to that building; the
+    compound's buildings are kept in memory and read again when the roster changed."""
+    await make_roster(db)
+    wechat = WeChat(client, "plain")
+    await wechat.send("o_hot_qian", "绑定 3栋2单元501")
+
+    async def building_of(text: str) -> tuple[int | None, str]:
+        reply = await wechat.send("o_hot_qian", text)
+        async with db.reading() as s:
+            t = await s.scalar(select(Ticket).order_by(Ticket.id.desc()).limit(1))
+        assert t is not None and f"#{t.id}" in reply
+        return t.building_id, t.location
+
+    async with db.reading() as s:
+        b3, b5 = (await s.scalars(select(Building.id).join(Compound).where(Compound.name == "幸福小区")
+                                  .order_by(Building.number))).all()
+    assert await building_of("5栋楼道灯坏了好几天了") == (b5, "幸福小区5栋")
+    assert (await building_of("7栋门口垃圾好几天没人清了"))[0] == b3  # no 7栋: the sender's own building
+    other = Database(db.url, 2)  # another process adds 7栋
+    try:
+        async with other.transaction() as s:
+            compound_id = await s.scalar(select(Compound.id).where(Compound.name == "幸福小区"))
+            assert compound_id is not None
+            s.add(Building(compound_id=compound_id, label="7栋", number=7))
+        async with db.reading() as s:
+            b7 = await s.scalar(select(Building.id).where(Building.label == "7栋"))
+        assert await building_of("7栋电梯又停了，老人上不去楼") == (b7, "幸福小区7栋")
+        async with other.transaction() as s:  # and a second 5栋 label: the number is no longer one building
+            s.add(Building(compound_id=compound_id, label="5号楼", number=5))
+        assert (await building_of("5栋的路灯坏了"))[0] == b3
     finally:
         await other.dispose()

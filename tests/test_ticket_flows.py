@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.db import Database
 from bot.domain.identity import create_invite
-from bot.models import OutboxMessage, Person, Resident, Ticket, TicketEvent
+from bot.models import OutboxMessage, Person, Resident, Ticket, TicketEvent, TicketFollower
 from bot.texts import texts
 from tests.conftest import WeChat
 from tests.roster import Roster, make_roster
@@ -450,3 +450,27 @@ async def test_unplaced_requests_go_to_the_configured_dispatchers_only(db: Datab
     no = ticket_no(await wechat.send("o_stranger", "门口垃圾堆了好几天没人收"))
     told = {m.person_id for m in await outbox(db, ticket_id=no)}
     assert told == {roster.other_staff.id}
+
+
+async def test_a_neighbour_merging_twice_is_one_follower_and_hears_who_handles_it(wechat: WeChat, db: Database
+                                                                                  ) -> None:
+    """The merge reply names the handler (role and surname; staff when the ticket waits in triage),
+    and a second merge of the same neighbour records the event but no second follower."""
+    roster = await make_roster(db)
+    await bound_resident(wechat)
+    await bound_resident(wechat, "o_neighbour_sun", "3栋2单元502")
+    first = ticket_no(await wechat.send(RESIDENT, "3栋楼道灯坏了好几天了"))
+    handler = texts("role.person", title=texts("role.member"), surname="王")
+    for _ in range(2):
+        reply = await wechat.send("o_neighbour_sun", "3栋的楼道灯坏了，晚上黑漆漆的")
+        assert ticket_no(reply) == first and "合并" in reply and f"由{handler}在处理" in reply
+    async with db.reading() as s:
+        followers = (await s.scalars(select(TicketFollower.openid).where(TicketFollower.ticket_id == first))).all()
+    assert followers == ["o_neighbour_sun"]
+    assert (await timeline(db, first)).count("merged") == 2
+    async with db.transaction() as s:  # back to the triage queue: staff handle it
+        found = await s.get(Ticket, first)
+        assert found is not None and found.assignee_id == roster.member.id
+        found.assignee_id, found.level, found.state = None, "staff", "open"
+    reply = await wechat.send("o_neighbour_sun", "3栋的楼道灯坏了，晚上黑漆漆的")
+    assert ticket_no(reply) == first and f"由{texts('role.staff')}在处理" in reply

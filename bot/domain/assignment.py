@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import LEVELS
@@ -79,20 +79,29 @@ def urgent_recipients(chain: Chain) -> list[Person]:
     return people
 
 
+# Prebuilt once: SQLAlchemy reuses their compiled form; each call only binds its values.
+_HEADS = select(
+    select(Household.member_id).where(Household.id == bindparam("household_id")).scalar_subquery(),
+    select(Building.head_id).where(Building.id == bindparam("building_id")).scalar_subquery(),
+    select(Compound.secretary_id).where(Compound.id == bindparam("compound_id")).scalar_subquery(),
+)
+_LINKED = Person.id.in_(bindparam("linked", expanding=True))
+_PEOPLE_OF_COMMUNITY = select(Person).where(
+    or_(_LINKED, Person.staff_community_id == bindparam("community_id"))).order_by(Person.id)
+_PEOPLE_OF_ALL_STAFF = select(Person).where(or_(_LINKED, Person.staff_community_id.is_not(None))).order_by(Person.id)
+
+
 async def load_chain(session: AsyncSession, *, household_id: int | None, building_id: int | None,
                      compound_id: int | None, community_id: int | None) -> Chain:
     """The chain at a place, in two queries: who heads what, then those people
     and the community's staff."""
-    member_id, head_id, secretary_id = (await session.execute(select(
-        select(Household.member_id).where(Household.id == household_id).scalar_subquery(),
-        select(Building.head_id).where(Building.id == building_id).scalar_subquery(),
-        select(Compound.secretary_id).where(Compound.id == compound_id).scalar_subquery(),
-    ))).one()
+    member_id, head_id, secretary_id = (await session.execute(_HEADS, {
+        "household_id": household_id, "building_id": building_id, "compound_id": compound_id})).one()
     linked = [i for i in (member_id, head_id, secretary_id) if i is not None]
-    staff_clause = Person.staff_community_id == community_id if community_id is not None \
-        else Person.staff_community_id.is_not(None)
-    people = (await session.scalars(
-        select(Person).where(or_(Person.id.in_(linked), staff_clause)).order_by(Person.id))).all()
+    if community_id is not None:
+        people = (await session.scalars(_PEOPLE_OF_COMMUNITY, {"linked": linked, "community_id": community_id})).all()
+    else:
+        people = (await session.scalars(_PEOPLE_OF_ALL_STAFF, {"linked": linked})).all()
     by_id = {p.id: p for p in people}
     return Chain(
         member=by_id.get(member_id) if member_id is not None else None,

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
@@ -28,6 +28,7 @@ from bot.models import (
 from bot.texts import Texts
 
 NOTICE_CHARS = 300  # of a request's text in a notice to its handler (lists show 40)
+_FOLLOWERS = select(TicketFollower.openid).where(TicketFollower.ticket_id == bindparam("ticket_id"))  # prebuilt
 
 
 class DeskCore:
@@ -80,8 +81,7 @@ class DeskCore:
         (never the owner's words, household, room or the handler's notes)."""
         text = self.texts(key, **self.ticket_fields(ticket), **fields)
         enqueue(self.session, kind=kind, text=text, now=self.now, openid=ticket.openid, ticket_id=ticket.id)
-        followers = (await self.session.scalars(
-            select(TicketFollower.openid).where(TicketFollower.ticket_id == ticket.id))).all()
+        followers = (await self.session.scalars(_FOLLOWERS, {"ticket_id": ticket.id})).all()
         if followers:
             update_text = self.texts("security.follower_update", **self.ticket_fields(ticket))
             for openid in dict.fromkeys(followers):
@@ -117,12 +117,16 @@ class DeskCore:
             return self.texts("role.staff")
         person = assignee if assignee is not None and assignee.id == ticket.assignee_id \
             else await self.session.get(Person, ticket.assignee_id)
-        if person is None:
+        return self.handler_title(ticket, person.name if person is not None else None)
+
+    def handler_title(self, ticket: Ticket, name: str | None) -> str:
+        """handler_label with the assignee's name at hand (None: no such person)."""
+        if ticket.assignee_id is None or name is None:
             return self.texts("role.staff")
         title = self.texts(LEVEL_TITLE_KEY.get(ticket.level, "role.member"))
         if ticket.level == STAFF:
             return title
-        return self.texts("role.person", title=title, surname=surname(person.name))
+        return self.texts("role.person", title=title, surname=surname(name))
 
     async def chain_for(self, ticket: Ticket) -> Chain:
         return await assignment.load_chain(self.session, household_id=ticket.household_id,
