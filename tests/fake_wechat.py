@@ -332,8 +332,12 @@ if __name__ == "__main__":
 # ---- the world around the fake, for the delivery tests and the benchmark ----
 
 def config_for(fake: FakeWeChat, *, templates: dict[str, str] | None = None, wecom: bool = False,
-               api_timeout_s: float = 1.0, redis_url: str = "", **delivery: Any) -> Any:
-    """A Config whose [wechat] (and optionally [wecom]) point at `fake`; [delivery] from keywords."""
+               api_timeout_s: float = 5.0, redis_url: str = "", **delivery: Any) -> Any:
+    """A Config whose [wechat] (and optionally [wecom]) point at `fake`; [delivery] from keywords.
+
+    The API timeout is far above what a loaded machine needs (a test of timeouts passes its own): a
+    send that timed out after the fake took it is sent again, as WeChat has no idempotency key, and
+    a test of something else would see it twice."""
     from bot.config import Config, DeliveryConfig, WechatConfig, WecomConfig
 
     options: dict[str, Any] = {"poll_interval_s": 0.01, "batch_size": 20, "max_attempts": 5,

@@ -28,7 +28,9 @@ async def fake(clock: FakeClock) -> AsyncIterator[FakeWeChat]:
 
 
 def wechat_client(fake: FakeWeChat, backend: TokenBackend, clock: FakeClock, session, *,  # type: ignore[no-untyped-def]
-                  timeout: float = 0.5, owner: str | None = None) -> WeChatClient:
+                  timeout: float = 5.0, owner: str | None = None) -> WeChatClient:
+    """A client of the fake API. The default timeout is far above what a loaded machine needs (a test of
+    timeouts passes its own): a send that timed out on a busy machine would fail a test of something else."""
     config = WechatConfig(token="lianxintest", app_id=fake.app_id, app_secret=fake.app_secret,
                           api_base_url=fake.base_url, api_timeout_s=timeout)
     token = SharedToken(f"wechat:{fake.app_id}", lambda: client.fetch_token(), backend, now=clock, owner=owner,

@@ -65,10 +65,7 @@ async def test_two_workers_share_one_outbox_and_send_each_message_once(pg: str, 
         if flaky:  # errors on the way: retries must not turn into duplicates either
             fake.script("custom", status=503, times=40)
             fake.script("custom", drop=True, times=20)
-        # A send that times out after WeChat took it is sent again (WeChat has no idempotency key): the
-        # timeout is far above what a loaded machine needs, so only the scripted failures happen.
-        config = config_for(fake, batch_size=25, backoff_base_s=0.5, backoff_max_s=2.0, max_attempts=20,
-                            api_timeout_s=10.0)
+        config = config_for(fake, batch_size=25, backoff_base_s=0.5, backoff_max_s=2.0, max_attempts=20)
         dbs = [Database(pg, 10), Database(pg, 10)]
         workers = [OutboxWorker(config, d, now=clock, name=f"worker-{i}", concurrency=5) for i, d in enumerate(dbs)]
         handled: Counter[str] = Counter()
