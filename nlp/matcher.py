@@ -19,6 +19,10 @@ from nlp import sounds, tokenizer
 from nlp.rules import Rules
 from nlp.text import normalise
 
+# Distinct tokens remembered per matcher before the memo starts again: a long-running server
+# meets new tokens for ever; 20,000 hold every token of a day's messages in a few MB (200,000
+# grew a process by tens of MB and read no quicker).
+TOKEN_MEMO_MAX = 20_000
 _END = ""  # trie key of a complete word (no character is the empty string)
 _SCOPE_FLAGS = frozenset({"neg_before", "neg_after", "main", "passing", "contrast_start"})
 _TIMING_FLAGS = frozenset({"past", "present", "hedge", "resolved", "urgent_part", "neutral"})
@@ -327,7 +331,7 @@ class Matcher:
                     if term is not None and not term.whole:
                         inner.append((i, ((size, term),)))
         entry: TokenEntry = (tuple(hits), tail, tuple(inner), rare)
-        if len(self._token_info) > 200_000:
+        if len(self._token_info) > TOKEN_MEMO_MAX:
             self._token_info.clear()
         self._token_info[tok] = entry
         return entry
