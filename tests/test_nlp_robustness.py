@@ -95,3 +95,17 @@ def test_not_even_a_string(router: TextAnalyser) -> None:
 async def test_analyse_async_never_raises(router: TextAnalyser) -> None:
     for text in ("", "\ud800" * 300, "催办" * 200):
         assert isinstance(await router.analyse_async(text), Analysis)
+
+
+def test_a_long_running_router_remembers_a_bounded_number_of_tokens_and_reads_the_same(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from nlp import matcher
+
+    texts = ["3栋楼道灯坏了好几天", "楼上天天漏水到我家", "小区门口垃圾没人收", "我妈一个人在家发烧了没人管",
+             "地下车库有人乱停车堵住消防通道", "幸福小区5栋电梯又停了", "隔壁装修太吵了晚上十点还在敲"]
+    expected = [TextAnalyser().analyse(t) for t in texts]
+    monkeypatch.setattr(matcher, "TOKEN_MEMO_MAX", 10)
+    router = TextAnalyser()
+    for _ in range(3):
+        assert [router.analyse(t) for t in texts] == expected
+        assert len(router._c.matcher._token_info) <= 11
