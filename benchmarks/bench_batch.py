@@ -39,7 +39,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_webhook import BENCH, _pg, fresh_pg_database  # noqa: E402
+from bench_webhook import BENCH, drop_pg_database, fresh_pg_database  # noqa: E402
 
 TOKEN, APPID = "benchtoken", "wxbench0000000000"
 MSGID = re.compile(rb"<MsgId>(\d+)</MsgId>")
@@ -203,10 +203,8 @@ CREATED: list[str] = []  # the PostgreSQL databases this run made, dropped at it
 
 
 async def drop_created() -> None:
-    from sqlalchemy.engine import make_url
-
     while CREATED:
-        await _pg(f'DROP DATABASE IF EXISTS "{make_url(CREATED.pop()).database}" WITH (FORCE)')
+        await drop_pg_database(CREATED.pop())
 
 
 def prepare(config: Path, roster: bool) -> None:

@@ -267,7 +267,13 @@ def main() -> int:
         from bench_webhook import fresh_pg_database
 
         db_url = fresh_pg_database()
-    return asyncio.run(run(a, db_url))
+    try:
+        return asyncio.run(run(a, db_url))
+    finally:
+        if a.db == "postgresql":
+            from bench_webhook import drop_pg_database
+
+            asyncio.run(drop_pg_database(db_url))
 
 
 if __name__ == "__main__":

@@ -80,6 +80,13 @@ def fresh_pg_database() -> str:
     return make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
 
 
+async def drop_pg_database(url: str) -> None:
+    """Drop a database that fresh_pg_database made: a benchmark leaves none behind."""
+    from sqlalchemy.engine import make_url
+
+    await _pg(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
 def count_rows(db_url: str) -> dict[str, int]:
     """Inbound messages, tickets, tickets per source message, replies that announced a ticket."""
     created = "(reply LIKE '%已登记为工单#%' OR reply LIKE '%已同时通知%')"
@@ -173,6 +180,8 @@ def main() -> int:
     print("\nticket check (each announced ticket exists once; nothing doubled):")
     for (name, mode), db_url in urls.items():
         counts = count_rows(db_url)
+        if db_url.startswith("postgresql"):
+            asyncio.run(drop_pg_database(db_url))
         whole = counts["announced"] <= counts["tickets"] and counts["doubled"] == 0
         verdict = "ok" if whole and counts["announced_without_ticket"] == 0 else "FAILED"
         print(f"  {name}[{mode}]: {counts} -> {verdict}")
