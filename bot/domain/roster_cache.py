@@ -43,6 +43,10 @@ _VERSION = "roster_version"
 # Built once: the version read runs on every request that uses the cache.
 _EPOCHS = cast(Table, CacheEpoch.__table__)
 _READ_VERSION = select(_EPOCHS.c.version).where(_EPOCHS.c.name == bindparam("epoch"))
+# The counter as a column of another read (the sender's, in handlers/middlewares.py), executed with
+# VERSION_PARAMS; what it found is handed over with `version_read`.
+VERSION_COLUMN = _READ_VERSION.scalar_subquery()
+VERSION_PARAMS = {"epoch": ROSTER}
 _BUMP_VERSION = (update(_EPOCHS).where(_EPOCHS.c.name == bindparam("epoch"))
                  .values(version=_EPOCHS.c.version + 1))
 
@@ -111,11 +115,17 @@ def _forget(session: Session) -> None:
     session.info.pop(_VERSION, None)
 
 
+def version_read(session: AsyncSession, version: int | None) -> None:
+    """The counter as VERSION_COLUMN found it in this transaction: `roster_version`
+    then needs no read of its own. The first value of a transaction stays."""
+    session.info.setdefault(_VERSION, version or 0)
+
+
 async def roster_version(session: AsyncSession) -> int:
     """The roster counter, read once per transaction."""
     version = session.info.get(_VERSION)
     if version is None:
-        version = await session.scalar(_READ_VERSION, {"epoch": ROSTER}) or 0
+        version = await session.scalar(_READ_VERSION, VERSION_PARAMS) or 0
         session.info[_VERSION] = version
     return int(version)
 
