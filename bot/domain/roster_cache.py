@@ -5,9 +5,10 @@ A change to people, households, buildings, compounds, communities or
 townships — by the ORM or by an UPDATE/INSERT/DELETE statement, in any
 process — bumps the `roster` counter in cache_epochs in the same
 transaction (session events below, so no code path can forget it). A
-request reads the counter once (one primary-key lookup) and drops what this
-process holds when it moved. A transaction that changes the roster itself
-reads the database, never the cache. Who last wrote (last_message_at) is no
+request reads the counter once per transaction (one primary-key lookup; a
+message through the dispatcher reads it as a column of its first read) and
+drops what this process holds when it moved. A transaction that changes the
+roster itself reads the database, never the cache. Who last wrote (last_message_at) is no
 roster change (an ORM change of it alone, or a statement that carries
 NOT_A_ROSTER_CHANGE).
 
