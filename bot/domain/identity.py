@@ -5,11 +5,12 @@ address for residents, an invite code for people of the roster."""
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import ColumnElement, FromClause, Select, String, Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -71,18 +72,45 @@ _PERSON_WROTE = (update(_PEOPLE).where(_PEOPLE.c.id == bindparam("person_id"))
                  .values(last_message_at=bindparam("at")).execution_options(**NOT_A_ROSTER_CHANGE))
 
 
-async def load_sender(session: AsyncSession, openid: str, now: datetime) -> Sender:
+# The sender as one row whether or not they have a record yet: a one-row base (the openid) that the
+# resident, the person and whatever a caller adds are outer-joined to (see `sender_read`).
+_WHO = select(bindparam("openid", type_=String(64)).label("openid")).subquery("who")
+SENDER_OPENID = _WHO.c.openid
+
+
+def sender_read(*columns: ColumnElement[Any], joins: Sequence[tuple[FromClause, ColumnElement[bool]]] = ()
+                ) -> Select[Any]:
+    """One row: the sender's resident and person (None when missing), then `columns`
+    from the tables outer-joined by `joins` (each joined ON its condition, which
+    refers to SENDER_OPENID). Executed with {"openid": ...}; build it once."""
+    statement = (select(Resident, Person, *columns).select_from(_WHO)
+                 .outerjoin(Resident, Resident.openid == _WHO.c.openid)
+                 .outerjoin(Person, Person.openid == _WHO.c.openid))
+    for table, on in joins:
+        statement = statement.outerjoin(table, on)
+    return statement
+
+
+async def load_sender(session: AsyncSession, openid: str, now: datetime,
+                      known: tuple[Resident | None, Person | None] | None = None) -> Sender:
     """The sender of a message; creates the resident record on first contact
-    and remembers when they last wrote (the customer-service window)."""
-    row = (await session.execute(_SENDER, {"openid": openid})).first()
-    if row is None:
+    and remembers when they last wrote (the customer-service window).
+    `known` is their resident and person as a `sender_read` of this
+    transaction found them (then they are not read again)."""
+    if known is None:
+        row = (await session.execute(_SENDER, {"openid": openid})).first()
+        found, person = row if row is not None else (None, None)
+    else:
+        found, person = known
+    if found is None:
         await insert_ignore(session, Resident, {"openid": openid, "household_id": None, "bound_at": None,
                                                 "first_seen_at": now, "last_message_at": now, "subscribed": True},
                             ["openid"])
         resident = await session.get(Resident, openid)
-        person = await session.scalar(_PERSON_OF, {"openid": openid})
+        if known is None:
+            person = await session.scalar(_PERSON_OF, {"openid": openid})
     else:
-        resident, person = row
+        resident = found
     assert resident is not None
     if _moved(resident.last_message_at, now):
         await session.execute(_RESIDENT_WROTE, {"who": openid, "at": now})

@@ -5,9 +5,10 @@ A change to people, households, buildings, compounds, communities or
 townships — by the ORM or by an UPDATE/INSERT/DELETE statement, in any
 process — bumps the `roster` counter in cache_epochs in the same
 transaction (session events below, so no code path can forget it). A
-request reads the counter once (one primary-key lookup) and drops what this
-process holds when it moved. A transaction that changes the roster itself
-reads the database, never the cache. Who last wrote (last_message_at) is no
+request reads the counter once per transaction (one primary-key lookup; a
+message through the dispatcher reads it as a column of its first read) and
+drops what this process holds when it moved. A transaction that changes the
+roster itself reads the database, never the cache. Who last wrote (last_message_at) is no
 roster change (an ORM change of it alone, or a statement that carries
 NOT_A_ROSTER_CHANGE).
 
@@ -43,6 +44,10 @@ _VERSION = "roster_version"
 # Built once: the version read runs on every request that uses the cache.
 _EPOCHS = cast(Table, CacheEpoch.__table__)
 _READ_VERSION = select(_EPOCHS.c.version).where(_EPOCHS.c.name == bindparam("epoch"))
+# The counter as a column of another read (the sender's, in handlers/middlewares.py), executed with
+# VERSION_PARAMS; what it found is handed over with `version_read`.
+VERSION_COLUMN = _READ_VERSION.scalar_subquery()
+VERSION_PARAMS = {"epoch": ROSTER}
 _BUMP_VERSION = (update(_EPOCHS).where(_EPOCHS.c.name == bindparam("epoch"))
                  .values(version=_EPOCHS.c.version + 1))
 
@@ -111,11 +116,17 @@ def _forget(session: Session) -> None:
     session.info.pop(_VERSION, None)
 
 
+def version_read(session: AsyncSession, version: int | None) -> None:
+    """The counter as VERSION_COLUMN found it in this transaction: `roster_version`
+    then needs no read of its own. The first value of a transaction stays."""
+    session.info.setdefault(_VERSION, version or 0)
+
+
 async def roster_version(session: AsyncSession) -> int:
     """The roster counter, read once per transaction."""
     version = session.info.get(_VERSION)
     if version is None:
-        version = await session.scalar(_READ_VERSION, {"epoch": ROSTER}) or 0
+        version = await session.scalar(_READ_VERSION, VERSION_PARAMS) or 0
         session.info[_VERSION] = version
     return int(version)
 
