@@ -61,9 +61,6 @@ class Sender:
 # Built once: every message loads its sender. The records are ORM objects
 # (handlers change them); who last wrote is written by a Core UPDATE and set
 # on the loaded object as its committed value, so no flush has to find it.
-_SENDER = (select(Resident, Person).outerjoin(Person, Person.openid == Resident.openid)
-           .where(Resident.openid == bindparam("openid")))
-_PERSON_OF = select(Person).where(Person.openid == bindparam("openid"))
 _RESIDENTS = cast(Table, Resident.__table__)
 _PEOPLE = cast(Table, Person.__table__)
 _RESIDENT_WROTE = (update(_RESIDENTS).where(_RESIDENTS.c.openid == bindparam("who"))
@@ -91,24 +88,21 @@ def sender_read(*columns: ColumnElement[Any], joins: Sequence[tuple[FromClause, 
     return statement
 
 
+_SENDER = sender_read()
+
+
 async def load_sender(session: AsyncSession, openid: str, now: datetime,
                       known: tuple[Resident | None, Person | None] | None = None) -> Sender:
     """The sender of a message; creates the resident record on first contact
     and remembers when they last wrote (the customer-service window).
     `known` is their resident and person as a `sender_read` of this
     transaction found them (then they are not read again)."""
-    if known is None:
-        row = (await session.execute(_SENDER, {"openid": openid})).first()
-        found, person = row if row is not None else (None, None)
-    else:
-        found, person = known
+    found, person = known if known is not None else (await session.execute(_SENDER, {"openid": openid})).one()
     if found is None:
         await insert_ignore(session, Resident, {"openid": openid, "household_id": None, "bound_at": None,
                                                 "first_seen_at": now, "last_message_at": now, "subscribed": True},
                             ["openid"])
         resident = await session.get(Resident, openid)
-        if known is None:
-            person = await session.scalar(_PERSON_OF, {"openid": openid})
     else:
         resident = found
     assert resident is not None
