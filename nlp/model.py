@@ -16,22 +16,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import marshal
 import math
-import os
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nlp.tokenizer import cache_dir
+from nlp.tokenizer import cache_dir, keep_cached
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "data" / "weights.json"
 CACHE_VERSION = 1
-
-log = logging.getLogger(__name__)
 
 # A feature's weights: the positions in the score vector they add to (bytes while
 # every position is under 256) and the weights, in the order of the heads and of
@@ -198,21 +194,12 @@ def _floats(data: bytes) -> array[float]:
 
 
 def _keep(cache: Path, model: Model) -> None:
-    """Write the compact copy (aside, then renamed), dropping copies of other weights files."""
+    """Write the compact copy, dropping copies made from other weights files."""
     compact = ([(name, head.classes, head.intercept) for name, head in model.heads.items()],
                {feature: (positions if isinstance(positions, bytes) else list(positions), weights.tobytes())
                 for feature, (positions, weights) in model.rows.items()},
                model.thresholds, model.meta)
-    tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(marshal.dumps(compact))
-        os.replace(tmp, cache)
-        for old in cache.parent.glob("lianxin-model-*.cache"):
-            if old != cache:
-                old.unlink(missing_ok=True)
-    except (OSError, ValueError):
-        log.warning("could not keep the model cache in %s", cache.parent, exc_info=True)
-        tmp.unlink(missing_ok=True)
+    keep_cached(cache, "lianxin-model-", compact)
 
 
 def readable(feature: str) -> str:

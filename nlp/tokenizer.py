@@ -71,6 +71,11 @@ _lock = threading.Lock()
 _dictionary: Dictionary | None = None
 
 
+def _bits(index: dict[str, int]) -> int:
+    """Bits per character in a key: enough for the highest character number."""
+    return max(len(index), 1).bit_length()
+
+
 class Dictionary:
     """jieba's prefix dictionary, compact.
 
@@ -86,7 +91,7 @@ class Dictionary:
         self.entries = entries
         self.total = total
         self.logtotal = _log(total)
-        self.bits = max(len(index), 1).bit_length()
+        self.bits = _bits(index)
 
     @classmethod
     def from_counts(cls, freq: dict[str, int], total: int) -> Dictionary:
@@ -96,7 +101,7 @@ class Dictionary:
             for ch in word:
                 if ch not in index:
                     index[ch] = len(index) + 1
-        bits = max(len(index), 1).bit_length()
+        bits = _bits(index)
         logtotal = _log(total)
         shared: dict[float, float] = {}  # one float object per value: marshal keeps them shared
         entries: dict[int, float] = {}
@@ -174,18 +179,19 @@ def _read_cache(path: Path) -> Dictionary | None:
     return Dictionary(index, entries, total)
 
 
-def _write_cache(path: Path, d: Dictionary) -> None:
-    """Keep ``d`` in ``path`` (written aside and renamed: a reader never sees half a file),
-    and drop the caches of earlier user dictionaries."""
+def keep_cached(path: Path, family: str, value: Any) -> None:
+    """Keep ``value`` (marshalled) in ``path`` in the cache directory: written aside and
+    renamed, so a reader never sees half a file; the other files of ``family`` (a name
+    prefix: copies made from earlier versions of the same source) are dropped."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_bytes(marshal.dumps((d.index, d.entries, d.total)))
+        tmp.write_bytes(marshal.dumps(value))
         os.replace(tmp, path)
-        for old in path.parent.glob(f"{CACHE_PREFIX}*.cache"):
+        for old in path.parent.glob(f"{family}*.cache"):
             if old != path:
                 old.unlink(missing_ok=True)
-    except OSError:
-        log.warning("could not keep the dictionary cache in %s", path.parent, exc_info=True)
+    except (OSError, ValueError):
+        log.warning("could not keep %s in %s", path.name, path.parent, exc_info=True)
         tmp.unlink(missing_ok=True)
 
 
@@ -235,7 +241,7 @@ def initialise() -> None:
             log.info("building the segmentation dictionary in %s", path.parent)
             tk = jieba_tokenizer()
             d = Dictionary.from_counts(tk.FREQ, tk.total)
-            _write_cache(path, d)
+            keep_cached(path, CACHE_PREFIX, (d.index, d.entries, d.total))
         _dictionary = d
 
 
